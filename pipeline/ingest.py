@@ -42,8 +42,7 @@ class FileReport:
         first = self.skipped[0]
         where = f"line {first.line}" if first.line else "start"
         return (
-            f"skipped {len(self.skipped)} records in {self.path} "
-            f"(first at {where}: {first.reason})"
+            f"skipped {len(self.skipped)} records in {self.path} (first at {where}: {first.reason})"
         )
 
 

@@ -1,0 +1,41 @@
+# Two commands matter: `make demo` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEMO := fixtures/api-latency-unindexed-query
+
+.PHONY: setup demo test test-fast lint typecheck bench eval clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,local,memory]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/draft-incident --from-logs $(DEMO) --llm auto \
+		--approve-reflexion --approver demo --out-dir out/demo --force \
+		--json-out out/demo/report.json
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check pipeline tests bench
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) bench/run.py
+
+eval: setup
+	$(PY) bench/eval.py
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,183 @@
+"""The Python API: every stage in order, one way. The CLI is a thin layer on this.
+
+ingest -> redact -> normalize (Event) -> condense (Evidence) -> facts (Facts)
+-> draft (Draft) -> verify -> review (ReviewDecision) -> render -> write (Report)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, tzinfo
+from pathlib import Path
+
+from . import __version__, condense, draft, facts, ingest, normalize, prompts, render, verify
+from .cache import Cache
+from .llm import ChatBackend
+from .models import Draft, Event, Evidence, Facts, Report, ReviewDecision
+from .write import atomic_write_text, safe_target
+
+Reviewer = Callable[[Draft], ReviewDecision]
+
+
+@dataclass(kw_only=True)
+class Options:
+    title: str | None = None
+    tz: tzinfo = UTC
+    anchor_date: date | None = None
+    meeting_start: datetime | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    force_format: str | None = None
+    strict: bool = False
+    budget_tokens: int | None = None  # default: what the backend can digest
+    redact: str = "secrets,emails,phones"
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    memory_dir: Path | None = None
+
+
+@dataclass
+class Prepared:
+    events: list[Event]
+    evidence: Evidence
+    facts: Facts
+    warnings: list[str] = field(default_factory=list)
+    redactions: dict[str, int] = field(default_factory=dict)
+    redaction_listing: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def load_events(paths: list[str], opts: Options) -> tuple[list[Event], list[str]]:
+    result = ingest.ingest(
+        paths,
+        ingest.IngestOptions(
+            tz=opts.tz,
+            anchor_date=opts.anchor_date,
+            meeting_start=opts.meeting_start,
+            force_format=opts.force_format,
+            strict=opts.strict,
+        ),
+    )
+    return result.events, result.warnings
+
+
+def _redact(events: list[Event], spec: str) -> tuple[list[Event], dict[str, int], list]:
+    """Secrets never leave this function: everything downstream sees placeholders."""
+    from .redact import from_spec
+
+    r = from_spec(spec)
+    out = []
+    for e in events:
+        changes: dict[str, object] = {"text": r.redact(e.text, where=e.ref)}
+        if e.actor:
+            changes["actor"] = r.redact(e.actor, where=e.ref)
+        if e.attrs:
+            changes["attrs"] = {k: r.redact(v, where=e.ref) for k, v in e.attrs.items()}
+        out.append(e.model_copy(update=changes))
+    return out, r.summary(), r.listing()
+
+
+def prepare(paths: list[str], opts: Options, *, budget_tokens: int = 6000) -> Prepared:
+    events, warnings = load_events(paths, opts)
+    if not events:
+        raise ingest.InputError("no events found in the inputs (check the paths and --since/--until)")
+    events, red_summary, red_listing = _redact(events, opts.redact)
+    norm = normalize.normalize(events, since=opts.since, until=opts.until)
+    if not norm.events:
+        raise ingest.InputError("no events left inside the --since/--until window")
+    warnings += norm.warnings
+    evidence = condense.condense(norm.events, budget_tokens=opts.budget_tokens or budget_tokens)
+    return Prepared(norm.events, evidence, facts.compute(evidence), warnings, red_summary, red_listing)
+
+
+def _similar(prep: Prepared, opts: Options) -> tuple[str, list[str]]:
+    """Past incidents like this one, from the approved memory (best effort)."""
+    if opts.memory_dir is None or not opts.memory_dir.is_dir():
+        return "", []
+    try:
+        from .memory import MemoryIndex
+    except ImportError:
+        return "", []
+    query = " ".join(
+        [*(a.name for a in prep.facts.alerts), *prep.facts.services]
+        + [i.text for i in prep.evidence.items if i.kind == "message"][:20]
+    )
+    index = MemoryIndex(opts.memory_dir, db_path=(opts.cache_dir / "memory.sqlite") if opts.cache_dir else None)
+    index.refresh()
+    day = f"{prep.facts.start.ts:%Y-%m-%d}" if prep.facts.start.ts else ""
+    # a same-day report is this incident's earlier draft (a rerun), not a past incident
+    hits = [h for h in index.similar(query, k=4) if h.date != day][:3]
+    notes = []
+    for h in hits:
+        line = f"{h.date} {h.title} ({h.path})"
+        still_open = h.open_action_notes()
+        if still_open:
+            line += " — recurrence? " + "; ".join(still_open[:3])
+        notes.append(line)
+    return "\n".join(notes), notes
+
+
+def draft_report(
+    paths: list[str],
+    backend: ChatBackend,
+    *,
+    options: Options | None = None,
+    reviewer: Reviewer,
+    progress: draft.Progress | None = None,
+    prepared: Prepared | None = None,
+) -> Report:
+    opts = options or Options()
+    prep = prepared or prepare(paths, opts, budget_tokens=backend.profile.budget_tokens)
+    cache = Cache(opts.cache_dir, enabled=opts.use_cache)
+    similar_text, similar_notes = _similar(prep, opts)
+    d = draft.draft(
+        prep.evidence,
+        prep.facts,
+        backend,
+        cache=cache,
+        title=opts.title,
+        similar=similar_text,
+        progress=progress,
+    )
+    d = d.model_copy(update={"similar": similar_notes})
+    ids = prep.evidence.by_id()
+    d, verification = verify.verify(d, prep.facts, ids)
+    decision = reviewer(d)
+    cited = sorted(
+        {i for t in d.timeline for i in t.evidence}
+        | {i for w in d.whys for i in w.evidence}
+        | {i for a in d.actions for i in a.evidence},
+        key=lambda i: int(i[1:]),
+    )
+    return Report(
+        draft=d,
+        facts=prep.facts,
+        review=decision,
+        evidence=[ids[i] for i in cited if i in ids],
+        ledger=prep.evidence.ledger,
+        verification=verification,
+        tool_version=__version__,
+        prompt_versions=prompts.versions(draft.PROMPTS),
+    )
+
+
+def report_name(report: Report) -> str:
+    return f"{report.draft.date}-{report.draft.slug}.md"
+
+
+def write_report(
+    report: Report, out_dir: Path, *, force: bool = False, json_out: Path | None = None
+) -> Path:
+    """Write the Markdown report (atomically, inside ``out_dir``) and the JSON sidecar."""
+    name = report_name(report)
+    target = safe_target(out_dir, name)
+    text = render.render(report, file_name=str(out_dir / name))
+    if json_out is not None:
+        atomic_write_text(json_out, to_json(report), overwrite=True)
+    atomic_write_text(target, text, overwrite=force)
+    return target
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False)

@@ -1,0 +1,256 @@
+"""``draft-incident``: a thin click layer over ``pipeline.api``.
+
+Exit codes: 0 written; 1 runtime failure (model unreachable after retries);
+2 bad usage or unreadable input (one line naming the file, no traceback);
+3 the Reflexion lesson was rejected, or no decision could be asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+
+from . import api, llm, review
+from .formats import load_all
+from .ingest import InputError
+from .models import Draft, ReviewDecision
+from .timeparse import TimeError, parse_ts, zone
+from .write import WriteError
+
+err = Console(stderr=True, highlight=False)
+
+
+def fail(code: int, message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    sys.exit(code)
+
+
+def _date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(2, f"--date {value!r}: expected YYYY-MM-DD")
+
+
+def _instant(flag: str, value: str | None, tz: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_ts(value, tz=tz)[0]
+    except TimeError as e:
+        fail(2, f"{flag}: {e}")
+
+
+class _Sigterm(Exception):
+    pass
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Sigterm()
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--from-logs", "logs", multiple=True, help="Alert, log or chat file, folder, .zip, or - for stdin.")
+@click.option("--chat", "chats", multiple=True, help="Chat export or transcript (same as --from-logs).")
+@click.option("--as", "force_format", help="Force a format instead of auto-detection.")
+@click.option("--title", help="Report title (default: drafted).")
+@click.option("--date", "anchor", help="YYYY-MM-DD anchor for time-only transcripts.")
+@click.option("--tz", default="UTC", show_default=True, help="IANA zone of naive timestamps.")
+@click.option("--since", help="Ignore events before this time.")
+@click.option("--until", help="Ignore events after this time.")
+@click.option("--meeting-start", help="Start time of a WebVTT meeting recording.")
+@click.option("--strict", is_flag=True, help="Stop at the first malformed record (exit 2).")
+@click.option("--llm", "backend", type=click.Choice(["auto", "openai", "local", "offline"]), default="auto", show_default=True)
+@click.option("--model", help="Model name for the endpoint.")
+@click.option("--base-url", help="OpenAI-compatible endpoint URL.")
+@click.option("--model-path", type=click.Path(dir_okay=False), help="GGUF file for --llm local.")
+@click.option("--budget-tokens", type=click.IntRange(200, 200_000), help="Evidence pack size.")
+@click.option("--redact", default="secrets,emails,phones", show_default=True, help="What to mask (secrets always).")
+@click.option("--show-redactions", is_flag=True, help="List what was redacted (masked) on stderr.")
+@click.option("--out-dir", default="docs/incidents", show_default=True, type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing report.")
+@click.option("--dry-run", is_flag=True, help="Print the report; write nothing.")
+@click.option("--json-out", type=click.Path(dir_okay=False), help="Also write the full report as JSON.")
+@click.option("--dump-events", is_flag=True, help="Print normalized events as JSON lines and exit.")
+@click.option("--approve-reflexion", is_flag=True, help="Approve the lesson (with --approver).")
+@click.option("--reject-reflexion", is_flag=True, help="Reject the lesson: nothing is written (exit 3).")
+@click.option("--reflexion", "reflexion_mode", type=click.Choice(["pending"]), help="Write with the lesson pending approval.")
+@click.option("--approver", help="Name recorded with the approval.")
+@click.option("--no-cache", is_flag=True, help="Do not reuse cached model answers.")
+@click.option("--memory-dir", type=click.Path(file_okay=False), help="Past reports to compare with (default: --out-dir).")
+@click.version_option(package_name="draft-incident")
+@click.pass_context
+def main(ctx: click.Context, **o: Any) -> None:
+    """Draft an incident post-mortem from alerts, logs and chat."""
+    if ctx.invoked_subcommand is not None:
+        return
+    paths = [*o["logs"], *o["chats"]]
+    if not paths:
+        click.echo(ctx.get_help())
+        fail(2, "give at least one --from-logs or --chat PATH")
+    try:
+        tz = zone(o["tz"])
+    except TimeError as e:
+        fail(2, f"--tz: {e}")
+    if o["force_format"] and o["force_format"] not in load_all():
+        fail(2, f"--as {o['force_format']}: unknown format (known: {', '.join(sorted(load_all()))})")
+    flags = sum(bool(x) for x in (o["approve_reflexion"], o["reject_reflexion"], o["reflexion_mode"]))
+    if flags > 1:
+        fail(2, "choose one of --approve-reflexion, --reject-reflexion, --reflexion pending")
+    if o["approve_reflexion"] and not o["approver"]:
+        fail(2, "--approve-reflexion needs --approver NAME")
+    out_dir = Path(o["out_dir"])
+    opts = api.Options(
+        title=o["title"],
+        tz=tz,
+        anchor_date=_date(o["anchor"]),
+        meeting_start=_instant("--meeting-start", o["meeting_start"], tz),
+        since=_instant("--since", o["since"], tz),
+        until=_instant("--until", o["until"], tz),
+        force_format=o["force_format"],
+        strict=o["strict"],
+        budget_tokens=o["budget_tokens"],
+        redact=o["redact"],
+        use_cache=not o["no_cache"],
+        memory_dir=Path(o["memory_dir"]) if o["memory_dir"] else out_dir,
+    )
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        if o["dump_events"]:
+            _dump(paths, opts)
+            return
+        _run(paths, opts, o, out_dir)
+    except InputError as e:
+        fail(2, str(e))
+    except ValueError as e:  # bad --redact spec and similar usage errors
+        fail(2, str(e))
+    except WriteError as e:
+        fail(2, str(e))
+    except review.Rejected:
+        fail(3, "the Reflexion lesson was rejected; no report written (cached drafts kept for a rerun)")
+    except review.ReviewNeeded as e:
+        fail(3, str(e))
+    except llm.LLMError as e:
+        fail(1, f"{e} (cached sections are kept; rerun to resume)")
+    except (KeyboardInterrupt, _Sigterm):
+        fail(130, "interrupted; nothing written, cached answers kept for a rerun")
+
+
+def _dump(paths: list[str], opts: api.Options) -> None:
+    events, warnings = api.load_events(paths, opts)
+    from .normalize import normalize
+
+    redacted, _, _ = api._redact(events, opts.redact)
+    norm = normalize(redacted, since=opts.since, until=opts.until)
+    for w in [*warnings, *norm.warnings]:
+        err.print(f"warning: {w}", markup=False)
+    out = sys.stdout
+    for e in norm.events:
+        out.write(json.dumps(e.model_dump(mode="json"), ensure_ascii=False) + "\n")
+
+
+def _reviewer(o: dict[str, Any], cache: Any) -> api.Reviewer:
+    if o["approve_reflexion"]:
+        mode: review.ReviewMode = "approve"
+    elif o["reject_reflexion"]:
+        mode = "reject"
+    elif o["reflexion_mode"] == "pending":
+        mode = "pending"
+    elif sys.stdin.isatty() and not o["dry_run"]:
+        mode = "interactive"
+    else:
+        mode = "pending" if o["dry_run"] else "none"
+
+    def reviewer(d: Draft) -> ReviewDecision:
+        decision = review.decide(
+            d,
+            mode,
+            approver=o["approver"],
+            cache=cache,
+            ask=(lambda q, default: click.prompt(q, default=default, err=True)) if mode == "interactive" else None,
+            show=lambda s: err.print(s, markup=False),
+        )
+        if decision.status == "rejected":
+            raise review.Rejected()
+        return decision
+
+    return reviewer
+
+
+def _run(paths: list[str], opts: api.Options, o: dict[str, Any], out_dir: Path) -> None:
+    from .cache import Cache
+
+    with llm.open_backend(
+        o["backend"], model=o["model"], base_url=o["base_url"], model_path=o["model_path"]
+    ) as backend:
+        prep = api.prepare(paths, opts, budget_tokens=backend.profile.budget_tokens)
+        for w in prep.warnings:
+            err.print(f"warning: {w}", markup=False)
+        if prep.redactions:
+            counts = ", ".join(f"{k}: {v}" for k, v in sorted(prep.redactions.items()))
+            err.print(f"redacted {sum(prep.redactions.values())} items ({counts})", markup=False)
+        if o["show_redactions"]:
+            for kind, masked, where in prep.redaction_listing:
+                err.print(f"  {where}: {kind} {masked}", markup=False)
+        err.print(
+            f"{len(prep.events)} events -> {len(prep.evidence.items)} evidence items "
+            f"({prep.evidence.tokens} tokens); drafting with {backend.name}",
+            markup=False,
+        )
+        started = datetime.now(UTC)
+        with err.status("drafting...") as status:
+
+            def progress(section: str) -> None:
+                u = backend.usage
+                secs = (datetime.now(UTC) - started).total_seconds()
+                rate = u.output_tokens / u.seconds if u.seconds else 0.0
+                status.update(f"drafting {section} ({secs:.0f} s, {rate:.1f} tok/s)")
+
+            reviewer = _reviewer(o, Cache(opts.cache_dir, enabled=True))
+            report = api.draft_report(
+                paths, backend, options=opts, reviewer=reviewer, progress=progress, prepared=prep
+            )
+        u = backend.usage
+        err.print(
+            f"model calls: {u.calls} ({u.cached} cached), tokens in/out: "
+            f"{u.input_tokens}/{u.output_tokens}",
+            markup=False,
+        )
+    if o["dry_run"]:
+        from .render import render
+
+        click.echo(render(report, file_name=api.report_name(report)))
+        return
+    target = api.write_report(
+        report,
+        out_dir,
+        force=o["force"],
+        json_out=Path(o["json_out"]) if o["json_out"] else None,
+    )
+    err.print(f"wrote {target} (Reflexion: {report.review.status})", markup=False)
+    click.echo(str(target))
+
+
+@main.command()
+@click.argument("report", type=click.Path(dir_okay=False))
+@click.option("--approver", required=True, help="Login recorded with the decision.")
+@click.option("--reject", is_flag=True, help="Reject instead of approving.")
+def approve(report: str, approver: str, reject: bool) -> None:
+    """Approve (or reject) the Reflexion lesson of a written report."""
+    from .approve import ApproveError, set_status
+
+    try:
+        changed = set_status(Path(report), approver=approver, reject=reject)
+    except ApproveError as e:
+        fail(2, str(e))
+    state = "rejected" if reject else "approved"
+    err.print(f"{report}: {state}" + ("" if changed else " (already)"), markup=False)

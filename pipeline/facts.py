@@ -1,0 +1,217 @@
+"""Stage 4: the clock and the metrics, computed by code from the evidence.
+
+Each fact carries the evidence ids it came from and its formula, so a reader
+(or ``--json-out``) can check it. The model only quotes these numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime, timedelta
+
+from .models import AlertSummary, Event, Evidence, EvidenceItem, Facts, Metric, TimedFact
+
+_ERR = {"critical", "fatal", "emergency", "alert", "error", "err", "crit", "emerg", "severe"}
+_PAGE_SEV = {"critical", "page", "p1", "sev1", "sev-1", "high", "disaster", "error"}
+_ACK = re.compile(r"\b(ack(?:ed|nowledged)?|looking( into)?|on it|investigating|i'?m on)\b", re.I)
+_MITIGATE = re.compile(
+    r"\b(roll(?:ed)?[ -]?back|reverted|killed|terminated|restarted|failed over|scaled|"
+    r"mitigated|renewed|raised|bumped|disabled|drained|cancel(?:l)?ed|shed|recover(?:ed|ing))\b",
+    re.I,
+)
+# "rollback didn't help" is a wrong turn, not a mitigation
+_NEGATED = re.compile(r"\b(didn'?t|did not|doesn'?t|does not|no luck|wasn'?t|isn'?t|not the|not it|won'?t)\b", re.I)
+_RESOLVED = re.compile(r"\b(resolved|all clear|back to normal|fully recovered|closing)\b", re.I)
+_ACTION_HINT = re.compile(
+    r"\b(we should|todo|to-do|follow[- ]?up|action item|let'?s make sure)\b", re.I
+)
+_URL = re.compile(r"https?://[^\s<>|)\]\"']+")
+SYMPTOM_LOOKBACK = timedelta(minutes=60)
+
+
+def _fact(item: EvidenceItem | Event | None, formula: str) -> TimedFact:
+    if item is None:
+        return TimedFact(ts=None, evidence=[], formula=formula + " (not found)")
+    return TimedFact(ts=item.ts, evidence=[item.id], formula=formula)
+
+
+def _minutes(a: datetime | None, b: datetime | None, formula: str) -> Metric:
+    if a is None or b is None:
+        return Metric(minutes=None, formula=formula + " (unknown)")
+    return Metric(minutes=round((b - a).total_seconds() / 60, 1), formula=formula)
+
+
+def _human(e: EvidenceItem) -> bool:
+    return e.kind == "message" and e.attrs.get("bot") != "true"
+
+
+def _alerts(items: list[EvidenceItem]) -> list[AlertSummary]:
+    out: dict[str, dict[str, object]] = {}
+    for it in items:
+        if not it.kind.startswith("alert_"):
+            continue
+        name = it.attrs.get("alertname") or it.text[:60]
+        rec = out.setdefault(name, {"fired": None, "resolved": None, "n": 0, "sev": None, "ev": []})
+        if it.kind == "alert_firing":
+            rec["fired"] = rec["fired"] or it.ts
+            rec["n"] = int(rec["n"]) + it.count  # type: ignore[call-overload]
+            rec["sev"] = rec["sev"] or it.severity
+            rec["resolved"] = None  # fired again after a resolve: still open
+        elif it.kind == "alert_resolved" and rec["fired"] is not None:
+            rec["resolved"] = it.last_ts or it.ts
+        rec["ev"].append(it.id)  # type: ignore[attr-defined]
+    result = []
+    for name, r in out.items():
+        fired = r["fired"]
+        if not isinstance(fired, datetime):
+            continue
+        resolved = r["resolved"] if isinstance(r["resolved"], datetime) else None
+        dur = round((resolved - fired).total_seconds() / 60, 1) if resolved else None
+        result.append(
+            AlertSummary(
+                name=name,
+                severity=r["sev"] if isinstance(r["sev"], str) else None,
+                fired_at=fired,
+                resolved_at=resolved,
+                fired_count=int(r["n"]),  # type: ignore[call-overload]
+                duration_minutes=dur,
+                evidence=list(r["ev"])[:6],  # type: ignore[call-overload]
+            )
+        )
+    return sorted(result, key=lambda a: a.fired_at)
+
+
+def _severity(alerts: list[AlertSummary], ttr: float | None) -> str:
+    paged = any((a.severity or "").lower() in _PAGE_SEV for a in alerts)
+    if paged and ttr is not None and ttr >= 60:
+        return "SEV-1"
+    if paged:
+        return "SEV-2"
+    return "SEV-3"
+
+
+def compute(evidence: Evidence) -> Facts:
+    items = evidence.items
+    firing = [i for i in items if i.kind == "alert_firing"]
+    detected = firing[0] if firing else None
+    anchor = detected.ts if detected else (items[0].ts if items else None)
+
+    start: EvidenceItem | None = detected
+    if anchor is not None:
+        for it in items:
+            errorish = it.kind == "log" and (it.severity or "").lower() in _ERR
+            if errorish and anchor - SYMPTOM_LOOKBACK <= it.ts < (start.ts if start else anchor):
+                start = it
+                break
+    ack = next((i for i in items if i.kind == "alert_ack"), None)
+    ack_formula = "first acknowledgement of an alert"
+    if ack is None and anchor is not None:
+        ack = next((i for i in items if _human(i) and i.ts >= anchor and _ACK.search(i.text)), None)
+        ack_formula = "first chat message after detection saying ack/looking/investigating"
+    mitigated = None
+    if anchor is not None:
+        mitigated = next(
+            (
+                i
+                for i in items
+                if i.ts >= anchor
+                and i.kind in ("message", "action", "log")
+                and _MITIGATE.search(i.text)
+                and not i.text.rstrip().endswith("?")
+                and not _NEGATED.search(i.text)
+            ),
+            None,
+        )
+    alerts = _alerts(items)
+    open_alerts = [a for a in alerts if a.resolved_at is None]
+    resolved_item: EvidenceItem | None = None
+    closing = [i for i in items if i.kind == "action" and i.attrs.get("status") == "resolved"]
+    resolutions = [i for i in items if i.kind == "alert_resolved"]
+    if closing:
+        resolved_item, res_formula = closing[-1], "incident closed (tracker)"
+    elif resolutions and not open_alerts:
+        resolved_item, res_formula = resolutions[-1], "last alert resolution (all alerts resolved)"
+    else:
+        res_formula = "last alert resolution"
+        said = [
+            i for i in items if _human(i) and _RESOLVED.search(i.text) and anchor and i.ts > anchor
+        ]
+        if said and not open_alerts:
+            resolved_item, res_formula = said[-1], "last chat message declaring resolution"
+    s_ts = start.ts if start else None
+    d_ts = detected.ts if detected else None
+    r_ts = (resolved_item.last_ts or resolved_item.ts) if resolved_item else None
+    ttr = _minutes(s_ts, r_ts, "resolved - start")
+    participants = Counter(i.actor for i in items if _human(i) and i.actor)
+    services = Counter(
+        i.attrs.get("service") or i.attrs.get("job")
+        for i in items
+        if i.attrs.get("service") or i.attrs.get("job")
+    )
+    links: list[str] = []
+    for i in items:
+        for url in [
+            *_URL.findall(i.text),
+            *(v for k, v in i.attrs.items() if k in ("url", "runbook_url")),
+        ]:
+            url = url.rstrip(".,;")
+            if url.startswith("http") and url not in links:
+                links.append(url)
+    lead = ack.actor if ack is not None and ack.actor else None
+    if lead is None and participants:
+        lead = participants.most_common(1)[0][0]
+    return Facts(
+        start=_fact(start, "first alert, or first error-level event up to 60 min before it"),
+        detected=_fact(detected, "first alert that fired"),
+        acknowledged=_fact(ack, ack_formula),
+        mitigated=_fact(
+            mitigated, "first mitigating action after detection (rollback, kill, restart, ...)"
+        ),
+        resolved=_fact(resolved_item, res_formula),
+        time_to_detect=_minutes(s_ts, d_ts, "detected - start"),
+        time_to_acknowledge=_minutes(d_ts, ack.ts if ack else None, "acknowledged - detected"),
+        time_to_mitigate=_minutes(s_ts, mitigated.ts if mitigated else None, "mitigated - start"),
+        time_to_resolve=ttr,
+        alerts=alerts,
+        participants=[p for p, _ in participants.most_common()],
+        services=[s for s, _ in services.most_common() if s],
+        severity=_severity(alerts, ttr.minutes),
+        status="Resolved" if resolved_item else "Ongoing",
+        lead=lead,
+        artifacts=links[:20],
+        action_hints=[(i.id, i.text) for i in items if _human(i) and _ACTION_HINT.search(i.text)][
+            :12
+        ],
+    )
+
+
+def describe(f: Facts) -> str:
+    """The FACTS block shown to the model: numbers it must quote, not compute."""
+
+    def t(x: TimedFact) -> str:
+        return f"{x.ts:%Y-%m-%d %H:%M}Z [{', '.join(x.evidence)}]" if x.ts else "unknown"
+
+    def m(x: Metric) -> str:
+        return f"{x.minutes:g} min" if x.minutes is not None else "unknown"
+
+    lines = [
+        f"status: {f.status}; computed severity: {f.severity}",
+        f"start (first symptom): {t(f.start)}; detected: {t(f.detected)}",
+        f"acknowledged: {t(f.acknowledged)}; mitigated: {t(f.mitigated)}; resolved: {t(f.resolved)}",
+        f"time to detect {m(f.time_to_detect)}, acknowledge {m(f.time_to_acknowledge)}, "
+        f"mitigate {m(f.time_to_mitigate)}, resolve {m(f.time_to_resolve)}",
+        "alerts: "
+        + "; ".join(
+            f"{a.name} ({a.severity or 'no severity'}) fired {a.fired_count}x"
+            + (
+                f", {a.duration_minutes:g} min"
+                if a.duration_minutes is not None
+                else ", not resolved"
+            )
+            for a in f.alerts[:10]
+        ),
+        f"services: {', '.join(f.services[:10]) or 'unknown'}",
+        f"participants: {len(f.participants)}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,327 @@
+"""The one place that builds chat models, and the one structured-call loop.
+
+Backends differ only in wiring (``Profile``); drafting code never branches
+on which backend it has. Retries: tenacity owns transient errors (the SDK's
+own retries are off), and the call loop re-asks the model with the
+validation error when an answer does not fit (instructor-style).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import BaseModel
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from .cache import Cache, key_of
+
+T = TypeVar("T", bound=BaseModel)
+Method = Literal["json_schema", "function_calling"]
+BackendName = Literal["auto", "openai", "local", "offline"]
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+
+class LLMError(Exception):
+    """A model call failed for good; carries what was tried (instructor-style)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: int,
+        raw: str = "",
+        usage: dict[str, int],
+        unreachable: bool = False,
+    ):
+        super().__init__(message)
+        self.unreachable = unreachable  # the endpoint never answered: stop, don't fall back
+        self.attempts = attempts
+        self.raw = raw
+        self.usage = usage
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How a backend is driven; chosen once per backend, not by scattered ifs."""
+
+    method: Method
+    budget_tokens: int  # evidence pack size the backend can digest
+    timeout_s: float  # wall clock per call
+    max_tokens: int
+
+
+PROFILES: dict[str, Profile] = {
+    "openai": Profile("json_schema", budget_tokens=6000, timeout_s=120, max_tokens=1500),
+    "local": Profile("function_calling", budget_tokens=1800, timeout_s=240, max_tokens=400),
+    "fake": Profile("function_calling", budget_tokens=6000, timeout_s=30, max_tokens=1500),
+}
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 4  # transient-error attempts per call
+    reasks: int = 2  # extra asks when the answer does not fit the schema
+    max_wait_s: float = 20.0
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    calls: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+
+    def add(self, raw: BaseMessage | None, seconds: float) -> None:
+        meta = getattr(raw, "usage_metadata", None) or {}
+        self.input_tokens += int(meta.get("input_tokens", 0) or 0)
+        self.output_tokens += int(meta.get("output_tokens", 0) or 0)
+        self.calls += 1
+        self.seconds += seconds
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "calls": self.calls,
+            "cached": self.cached,
+        }
+
+
+@dataclass
+class ChatBackend:
+    """A ready chat model plus how to drive it. ``chat`` is None for offline."""
+
+    name: str  # shown in the report: "openai:gpt-4o-mini", "local:qwen2.5-...", "offline"
+    chat: BaseChatModel | None
+    profile: Profile
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def offline(self) -> bool:
+        return self.chat is None
+
+
+def resolve_backend(requested: str) -> str:
+    """``auto``: an endpoint if configured, else the local model if installed, else offline."""
+    if requested != "auto":
+        return requested
+    if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
+        return "openai"
+    from . import local_llm
+
+    return "local" if local_llm.local_available() else "offline"
+
+
+def _openai_chat(model: str, base_url: str | None, api_key: str | None, p: Profile) -> Any:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=model,
+        base_url=base_url,
+        api_key=api_key,  # type: ignore[arg-type]
+        temperature=0,
+        max_retries=0,  # tenacity is the one retry owner
+        timeout=p.timeout_s,
+        max_tokens=p.max_tokens,  # type: ignore[call-arg]
+    )
+
+
+@contextmanager
+def open_backend(
+    backend: str = "auto",
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    model_path: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> Iterator[ChatBackend]:
+    """The only chat-model factory. Local servers live exactly as long as the block."""
+    name = resolve_backend(backend)
+    retry = retry or RetryPolicy()
+    if name == "offline":
+        yield ChatBackend("offline", None, PROFILES["openai"], retry)
+    elif name == "openai":
+        p = PROFILES["openai"]
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        key = api_key or os.environ.get("OPENAI_API_KEY") or ("unused" if base_url else None)
+        if key is None:
+            raise LLMError("--llm openai needs OPENAI_API_KEY or --base-url", attempts=0, usage={})
+        model = model or os.environ.get("DRAFT_INCIDENT_MODEL") or DEFAULT_OPENAI_MODEL
+        yield ChatBackend(f"openai:{model}", _openai_chat(model, base_url, key, p), p, retry)
+    elif name == "local":
+        from pathlib import Path
+
+        from . import local_llm
+
+        p = PROFILES["local"]
+        gguf = local_llm.ensure_model(Path(model_path) if model_path else None)
+        with local_llm.LocalServer(gguf) as server:
+            chat = _openai_chat(server.model_name, server.base_url, "local", p)
+            yield ChatBackend(f"local:{server.model_name}", chat, p, retry)
+    else:
+        raise LLMError(f"unknown --llm backend {backend!r}", attempts=0, usage={})
+
+
+def fake_backend(chat: BaseChatModel, *, name: str = "fake", retry: RetryPolicy | None = None):
+    """Wrap a test double (a fake chat model) as a backend."""
+    return ChatBackend(name, chat, PROFILES["fake"], retry or RetryPolicy(max_wait_s=0.01))
+
+
+# --- the call loop -----------------------------------------------------------
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500 or exc.status_code == 408
+    return isinstance(exc, openai.APIConnectionError | TimeoutError | ConnectionError)
+
+
+def _wait(max_wait: float) -> Callable[[RetryCallState], float]:
+    backoff = wait_random_exponential(multiplier=0.5, max=max_wait)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        resp = getattr(exc, "response", None)
+        header = resp.headers.get("retry-after") if resp is not None else None
+        if header:
+            try:
+                return min(float(header), max_wait)  # the server knows best, within reason
+            except ValueError:
+                pass
+        return backoff(state)
+
+    return wait
+
+
+def _raw_text(raw: BaseMessage | None) -> str:
+    if raw is None:
+        return ""
+    calls = getattr(raw, "tool_calls", None) or []
+    if calls:
+        return json.dumps(calls[0].get("args", {}), ensure_ascii=False)[:4000]
+    content = raw.content
+    return (content if isinstance(content, str) else json.dumps(content))[:4000]
+
+
+Check = Callable[[Any], list[str]]
+
+
+def structured_call(
+    backend: ChatBackend,
+    schema: type[T],
+    messages: list[BaseMessage],
+    *,
+    cache: Cache | None = None,
+    check: Check | None = None,
+    tag: str = "",
+) -> T:
+    """Ask for ``schema``; retry transient faults, re-ask on invalid answers,
+    cache the accepted answer. ``check`` returns problems the schema can't see
+    (unknown evidence ids, a repeated why)."""
+    if backend.chat is None:
+        raise LLMError("offline backend has no model", attempts=0, usage={})
+    key = key_of(
+        backend.name,
+        backend.profile.method,
+        tag,
+        schema.__name__,
+        schema.model_json_schema(),
+        [(m.type, m.content) for m in messages],
+    )
+    if cache is not None and (hit := cache.get(key)) is not None:
+        try:
+            value = schema.model_validate(hit["value"])
+            if not (check and check(value)):
+                backend.usage.cached += 1
+                return value
+        except (KeyError, ValueError):
+            pass
+    runnable = backend.chat.with_structured_output(
+        schema, method=backend.profile.method, include_raw=True
+    )
+    convo = list(messages)
+    raw_text, problems = "", ["no answer"]
+    for ask in range(1 + backend.retry.reasks):
+        retrying = Retrying(
+            stop=stop_after_attempt(backend.retry.attempts),
+            wait=_wait(backend.retry.max_wait_s),
+            retry=retry_if_exception(_transient),
+            reraise=True,
+        )
+        started = time.monotonic()
+        try:
+            out: dict[str, Any] = retrying(runnable.invoke, convo)  # type: ignore[assignment]
+        except Exception as e:
+            if not _transient(e) and not isinstance(e, openai.APIStatusError):
+                # the SDK parses json_schema answers itself: a malformed answer
+                # surfaces here as a validation error, which deserves a re-ask
+                backend.usage.add(None, time.monotonic() - started)
+                problems = [_short(e)]
+                convo = _reask(messages, getattr(e, "doc", "") or raw_text, problems)
+                continue
+            down = isinstance(e, openai.APIConnectionError) and not isinstance(
+                e, openai.APITimeoutError
+            )
+            raise LLMError(
+                f"model {'endpoint unreachable' if down else 'call failed'} after "
+                f"{backend.retry.attempts} attempts: {_short(e)}",
+                attempts=ask + 1,
+                raw=raw_text,
+                usage=backend.usage.as_dict(),
+                unreachable=down,
+            ) from e
+        raw = out.get("raw")
+        backend.usage.add(raw, time.monotonic() - started)
+        raw_text = _raw_text(raw)
+        parsed, err = out.get("parsed"), out.get("parsing_error")
+        if isinstance(parsed, schema) and err is None:
+            problems = check(parsed) if check else []
+            if not problems:
+                if cache is not None:
+                    cache.put(key, {"value": parsed.model_dump(), "tag": tag})
+                return parsed
+        else:
+            problems = [_short(err) if err else "the answer did not use the required schema"]
+        convo = _reask(messages, raw_text, problems)
+    raise LLMError(
+        f"answer still invalid after {1 + backend.retry.reasks} asks: {'; '.join(problems)[:300]}",
+        attempts=1 + backend.retry.reasks,
+        raw=raw_text,
+        usage=backend.usage.as_dict(),
+    )
+
+
+def _reask(messages: list[BaseMessage], raw: str, problems: list[str]) -> list[BaseMessage]:
+    return [
+        *messages,
+        AIMessage(content=raw or "(empty or unreadable answer)"),
+        HumanMessage(
+            content="That answer was rejected: "
+            + "; ".join(problems)[:1500]
+            + ". Answer again with the schema, fixing exactly these problems."
+        ),
+    ]
+
+
+def _short(e: BaseException | Any) -> str:
+    text = str(e).strip().splitlines()
+    first = text[0] if text else type(e).__name__
+    return f"{type(e).__name__}: {first}"[:300]

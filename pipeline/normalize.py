@@ -1,0 +1,72 @@
+"""Stage 2: one sorted, de-duplicated, windowed UTC event list with stable ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .models import Event
+
+SKEW_LIMIT = timedelta(minutes=2)
+SKEW_PAIR_WINDOW = timedelta(minutes=30)
+
+
+@dataclass
+class Normalized:
+    events: list[Event]
+    duplicates: int = 0
+    outside_window: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _sort_key(e: Event) -> tuple[datetime, str, str, str]:
+    return (e.ts, e.source, e.ref, e.text)
+
+
+def normalize(
+    events: list[Event], *, since: datetime | None = None, until: datetime | None = None
+) -> Normalized:
+    ordered = sorted(events, key=_sort_key)
+    out: list[Event] = []
+    seen: set[tuple[object, ...]] = set()
+    dupes = outside = 0
+    for e in ordered:
+        if (since and e.ts < since) or (until and e.ts > until):
+            outside += 1
+            continue
+        # the same message exported twice (overlapping exports) counts once
+        k = (e.ts, e.kind, e.source, e.actor, e.text)
+        if k in seen:
+            dupes += 1
+            continue
+        seen.add(k)
+        out.append(e)
+    # ids follow time order, so they are stable for the same inputs
+    with_ids = [e.model_copy(update={"id": f"E{i}"}) for i, e in enumerate(out, 1)]
+    return Normalized(with_ids, dupes, outside, clock_skew(with_ids))
+
+
+def clock_skew(events: list[Event]) -> list[str]:
+    """The same alert seen by two tools more than 2 minutes apart means a clock
+    (or a pipeline delay) is off; say so rather than silently trusting one."""
+    firsts: dict[tuple[str, str], Event] = {}
+    for e in events:
+        name = e.attrs.get("alertname")
+        if e.kind != "alert_firing" or not name:
+            continue
+        firsts.setdefault((name.lower(), e.source), e)
+    warnings = []
+    by_name: dict[str, list[Event]] = {}
+    for (name, _src), e in firsts.items():
+        by_name.setdefault(name, []).append(e)
+    for name, evs in by_name.items():
+        for a in evs:
+            for b in evs:
+                gap = b.ts - a.ts
+                if a.source < b.source and SKEW_LIMIT < abs(gap) < SKEW_PAIR_WINDOW:
+                    warnings.append(
+                        f"clock skew: alert {name!r} first seen at {a.ts:%H:%M:%S}Z in "
+                        f"{a.source} and {b.ts:%H:%M:%S}Z in {b.source} "
+                        f"({abs(gap).total_seconds():.0f} s apart)"
+                    )
+    return warnings
