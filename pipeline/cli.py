@@ -8,6 +8,7 @@ Exit codes: 0 written; 1 runtime failure (model unreachable after retries);
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from datetime import UTC, date, datetime
@@ -143,6 +144,10 @@ def main(ctx: click.Context, **o: Any) -> None:
         fail(1, f"{e} (cached sections are kept; rerun to resume)")
     except (KeyboardInterrupt, _Sigterm):
         fail(130, "interrupted; nothing written, cached answers kept for a rerun")
+    except Exception as e:  # a bug of ours: one line, details only when asked
+        if os.environ.get("DRAFT_INCIDENT_DEBUG"):
+            raise
+        fail(1, f"internal error: {type(e).__name__}: {e} (set DRAFT_INCIDENT_DEBUG=1 for details)")
 
 
 def _dump(paths: list[str], opts: api.Options) -> None:

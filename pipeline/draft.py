@@ -23,6 +23,7 @@ from .condense import format_item, format_pack
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
 from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
+from .render import minutes
 from .schemas import ActionsAnswer, ReflexionAnswer, SummaryAnswer, TimelineAnswer, WhyAnswer
 from .slug import slugify
 
@@ -129,7 +130,7 @@ def offline_summary(facts: Facts, title: str | None) -> SummaryAnswer:
     main = facts.alerts[0].name if facts.alerts else "incident"
     where = facts.services[0] if facts.services else "the affected service"
     ttr = facts.time_to_resolve.minutes
-    dur = f"{ttr:g} minutes" if ttr is not None else "an unknown time"
+    dur = minutes(ttr) if ttr is not None else "an unknown time"
     alerts = ", ".join(f"{a.name} ({a.fired_count}x)" for a in facts.alerts[:4]) or "no alerts"
     impact = f"{where} degraded for {dur} (start to resolution); alerts fired: {alerts}."
     summary = (
@@ -137,7 +138,7 @@ def offline_summary(facts: Facts, title: str | None) -> SummaryAnswer:
         + (f" at {facts.detected.ts:%H:%M} UTC" if facts.detected.ts else "")
         + f". The incident lasted {dur}"
         + (
-            f"; it was acknowledged after {facts.time_to_acknowledge.minutes:g} min"
+            f"; it was acknowledged after {minutes(facts.time_to_acknowledge.minutes)}"
             if facts.time_to_acknowledge.minutes is not None
             else ""
         )

@@ -81,7 +81,14 @@ def ingest(paths: list[str], options: IngestOptions | None = None) -> IngestResu
     reports: list[FileReport] = []
     for raw in paths:
         for src, fs_path in _expand(raw):
-            fmt, source, decode_warnings = _open(src, fs_path, opts)
+            try:
+                fmt, source, decode_warnings = _open(src, fs_path, opts)
+            except InputError as e:
+                if src == raw or fs_path is None:
+                    raise  # a file named on the command line must be readable
+                # inside a folder, a stray file (notes, expected results) is skipped, not fatal
+                reports.append(FileReport(src, "-", 0, warnings=[f"ignored: {e}"]))
+                continue
             if fmt is None or source is None:
                 continue
             ctx = ParseContext(

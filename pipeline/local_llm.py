@@ -422,7 +422,7 @@ class LocalServer:
     def _ready(self, port: int) -> bool:
         url = f"http://{self.host}:{port}/v1/models"
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=1) as resp:
                 body = json.loads(resp.read() or b"{}")
         except (OSError, ValueError):
             return False

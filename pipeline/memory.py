@@ -53,6 +53,7 @@ _STOP_TEXT = """
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())  # a variable, not a literal: keeps ruff SIM905 quiet
 MAX_QUERY_TERMS = 32
+SIMILAR_TERMS = 24  # of a whole draft, only the most distinctive terms are searched
 _TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)  # same splitting as FTS5 unicode61
 
 
@@ -363,7 +364,23 @@ class MemoryIndex:
         """Past incidents resembling a draft, with their still-open corrective actions."""
         self._ensure_fresh()
         exclude = self._relpath(exclude_path) if exclude_path else None
-        return self._search(sanitize_query(text, 64), k, lessons_only=False, exclude=exclude)
+        terms = self._rarest(query_terms(text, 200), SIMILAR_TERMS)
+        match = " OR ".join(f'"{t}"' for t in terms)
+        return self._search(match, k, lessons_only=False, exclude=exclude)
+
+    def _rarest(self, terms: list[str], keep: int) -> list[str]:
+        """The ``keep`` terms found in the fewest reports: a whole draft has hundreds of
+        words, and the common ones cost the most to score while telling reports apart least."""
+        if len(terms) <= keep:
+            return terms
+        with self._lock:
+            df = {
+                t: self._db.execute(
+                    "SELECT count(*) FROM memory_fts WHERE memory_fts MATCH ?", (f'"{t}"',)
+                ).fetchone()[0]
+                for t in terms
+            }
+        return sorted((t for t in terms if df[t]), key=lambda t: df[t])[:keep]
 
     def _relpath(self, path: str | os.PathLike[str]) -> str:
         """Path relative to the memory dir; ValueError for anything that escapes it."""

@@ -22,13 +22,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import redact_rules
-from pipeline.redact_rules import PII_RULES, SECRET_RULES, Rule
+from pipeline.redact_rules import PII_RULES, SECRET_RULES, WORD, Rule
 
 __all__ = ["Finding", "Redactor", "from_spec", "placeholder"]
 
 _GROUPS = ("emails", "phones", "ips", "names")
 _ALIASES = {"email": "emails", "phone": "phones", "ip": "ips", "name": "names", "secret": "secrets"}
 _LABEL_RE = re.compile(r"person-(\d+)")
+_KEY_CHARS = re.compile(r"[\w.-]*", re.ASCII)
+
+
+def _key_at(text: str, pos: int) -> str:
+    """The whole key name around a key word at ``pos`` (``db_password``, ``--api-key``)."""
+    begin = pos
+    while begin > 0 and (text[begin - 1] in WORD or text[begin - 1] in ".-"):
+        begin -= 1
+    m = _KEY_CHARS.match(text, pos)
+    return text[begin : m.end() if m else pos].lstrip("-")
 
 
 def placeholder(kind: str) -> str:
@@ -69,7 +79,7 @@ class Redactor:
         self.findings: list[Finding] = []
         self.name_map: dict[str, str] = {}  # label -> name as first given; local use only
         self._labels: dict[str, str] = {}  # casefolded name -> label
-        self._compiled: tuple[re.Pattern[str], list[Rule]] | None = None
+        self._compiled: tuple[re.Pattern[str], list[Rule], list[list[str]]] | None = None
 
     def __repr__(self) -> str:
         on = [g for g in _GROUPS if getattr(self, g)]
@@ -94,11 +104,17 @@ class Redactor:
             r"\bperson-\d+\b", lambda m: self.name_map.get(m.group(0), m.group(0)), text
         )
 
-    def _pattern(self) -> tuple[re.Pattern[str], list[Rule]]:
+    def _pattern(self) -> tuple[re.Pattern[str], list[Rule], list[list[str]]]:
         if self._compiled is None:
             enabled = [r for r in PII_RULES if getattr(self, r.group)]
             names = list(self.name_map.values()) if self.names else []
-            self._compiled = redact_rules.build(SECRET_RULES + enabled, names)
+            pattern, rules = redact_rules.build(SECRET_RULES + enabled, names)
+            # Per rule, the groups holding the part to replace (else: the whole match).
+            values = [
+                [f"{g}{i}" for g in "vwxy" if f"{g}{i}" in pattern.groupindex]
+                for i in range(len(rules))
+            ]
+            self._compiled = pattern, rules, values
         return self._compiled
 
     # -- redaction
@@ -107,35 +123,37 @@ class Redactor:
         """Return ``text`` with every finding replaced; record the findings."""
         if not text:
             return text
-        pattern, rules = self._pattern()
+        pattern, rules, values = self._pattern()
         out: list[str] = []
-        last = 0
-        pos = 0
-        # A hit its validator rejects is retried one character later, so a
-        # rejected wide match (say "token: expired ...") cannot hide a real one.
+        last = pos = 0
         while (m := pattern.search(text, pos)) is not None:
             idx = int(m.lastgroup[2:])  # type: ignore[index]
             rule = rules[idx]
-            vname, kname = f"v{idx}", f"k{idx}"
-            gi = m.re.groupindex
-            start, end = m.span(vname) if vname in gi and m.start(vname) >= 0 else m.span()
+            if not rule.kind:  # an existing placeholder: step over it
+                pos = m.end()
+                continue
+            start, end = m.span()
+            for g in values[idx]:
+                if m.start(g) >= 0:
+                    start, end = m.span(g)
+                    break
             value = text[start:end]
-            key = m.group(kname) if kname in gi else ""
-            if not rule.kind or (rule.validate and not rule.validate(value, key or "")):
-                pos = m.end() if not rule.kind else m.start() + 1
+            key = _key_at(text, m.start()) if rule.kind == "keyword" else ""
+            if (rule.bound and m.start() > 0 and text[m.start() - 1] in WORD) or (
+                rule.validate and not rule.validate(value, key)
+            ):
+                # Retry one character on, so a rejected wide hit cannot hide a real one.
+                pos = m.start() + 1
                 continue
             kind = redact_rules.keyword_kind(key) if rule.kind == "keyword" else rule.kind
-            if kind == "name":
-                repl = self._labels.get(value.casefold(), "person")
-            else:
-                repl = placeholder(kind)
+            repl = self._labels.get(value.casefold(), "person") if kind == "name" else placeholder(kind)
             line = text.count("\n", 0, start) + 1
             col = start - (text.rfind("\n", 0, start) + 1) + 1
             self.findings.append(Finding(kind, mask(value), where, line, col))
-            out.append(text[last:start])
-            out.append(repl)
-            last = end
-            pos = max(m.end(), m.start() + 1)
+            out += (text[last:start], repl)
+            last = pos = end
+            if end == m.start():  # pragma: no cover - an empty value; never loop in place
+                pos += 1
         if not out:
             return text
         out.append(text[last:])

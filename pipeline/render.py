@@ -29,6 +29,18 @@ def approver_name(name: str) -> str:
     return _APPROVER.sub("", name)[:64] or "unknown"
 
 
+def minutes(m: float | None) -> str:
+    """Durations for people: 47 min, 2 h 05 min, 3 d 4 h."""
+    if m is None:
+        return "unknown"
+    if m < 120:
+        return f"{m:g} min"
+    total = round(m)
+    d, rest = divmod(total, 1440)
+    h, mins = divmod(rest, 60)
+    return f"{d} d {h} h" if d else f"{h} h {mins:02d} min"
+
+
 def cite(ids: list[str]) -> str:
     return f" [{', '.join(ids)}]" if ids else ""
 
@@ -100,12 +112,14 @@ def render(report: Report, *, file_name: str = "<this file>") -> str:
         ("Time to resolve", f.time_to_resolve.minutes),
     ]
     out.append(
-        " · ".join(f"**{k}:** {f'{m:g} min' if m is not None else 'unknown'}" for k, m in metrics)
+        " · ".join(f"**{k}:** {minutes(m)}" for k, m in metrics)
     )
     out += ["", "## Timeline (UTC)", ""]
+    multi_day = len({t.ts.date() for t in d.timeline}) > 1
     for t in d.timeline:
         mark = "" if t.verified else " *(unverified)*"
-        out.append(f"- **{t.ts:%H:%M}** — {esc(t.text)}{mark}{cite(t.evidence)}")
+        when = f"{t.ts:%Y-%m-%d %H:%M}" if multi_day else f"{t.ts:%H:%M}"
+        out.append(f"- **{when}** — {esc(t.text)}{mark}{cite(t.evidence)}")
     if not d.timeline:
         out.append("- _No timeline entries could be verified._")
     out += ["", *_mermaid(report), "", "## Root Cause Analysis (The 5 Whys)", ""]

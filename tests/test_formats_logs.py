@@ -35,8 +35,8 @@ def at(result: IngestResult, line: int) -> Event:
     return hits[0]
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0, us: int = 0) -> datetime:
+    return datetime(y, mo, d, h, mi, s, us, tzinfo=UTC)
 
 
 def check_common(result: IngestResult, fmt: str, events: int) -> None:
@@ -340,9 +340,7 @@ def test_specific_format_skips_and_counts_bad_lines(tmp_path: Path) -> None:
 def test_huge_lines_do_not_crash(tmp_path: Path) -> None:
     big = "x" * (20 * 2**20)
     text = tmp_path / "app.log"
-    text.write_text(
-        f"2026-02-08T14:03:22Z ERROR boom {big}\n2026-02-08T14:03:23Z INFO ok\n{big}\n"
-    )
+    text.write_text(f"2026-02-08T14:03:22Z ERROR boom {big}\n2026-02-08T14:03:23Z INFO ok\n{big}\n")
     r = run(text)
     assert r.files[0].format == "log" and len(r.events) == 2
     assert len(r.events[0].text) <= 2000

@@ -9,6 +9,7 @@ and only when its records carry both a time key and a message key.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ SERVICE_KEYS = (
 # top-level keys of alert webhooks and chat exports: never a log record
 FOREIGN_KEYS = frozenset({"alerts", "messages", "incident", "receiver", "alert", "channel"})
 _PINO = {10: "trace", 20: "debug", 30: "info", 40: "warning", 50: "error", 60: "fatal"}
+_KEY = re.compile(r'"([\w@.]+)"\s*:')
 _EPOCH_NS = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -171,7 +173,8 @@ def _values(head: str) -> Iterator[Any]:
             try:
                 yield json.loads(ln)
             except (json.JSONDecodeError, RecursionError):
-                yield None
+                # a single line longer than the head: judge it by the keys it shows
+                yield dict.fromkeys(_KEY.findall(ln[:4096]), "?") if len(lines) == 1 else None
         return
     for n, (_, value) in enumerate(iter_records(head)):
         if n >= 10 or isinstance(value, JSONRecordError):

@@ -53,7 +53,7 @@ def _am_shape(head: str) -> bool:
     return matches(head, r'"alerts"\s*:\s*\[') and matches(head, r'"startsAt"\s*:')
 
 
-def _am_events(ctx: ParseContext, rec: Record, source: str) -> Iterator[Event]:
+def _am_events(ctx: ParseContext, rec: Record, source: str, seen: set[str]) -> Iterator[Event]:
     obj = rec.obj
     if "alerts" not in obj and ("labels" in obj or "startsAt" in obj):
         alerts: list[Any] = [obj]  # a bare alert: JSON lines / array of alerts
@@ -64,11 +64,11 @@ def _am_events(ctx: ParseContext, rec: Record, source: str) -> Iterator[Event]:
         raise BadRecord("no 'alerts' list in payload")
     for alert in alerts:
         line = rec.line_of(scalar(alert, "fingerprint") or scalar(alert, "startsAt"))
-        yield from guarded(ctx, line, _am_alert, ctx, alert, payload, line, source)
+        yield from guarded(ctx, line, _am_alert, ctx, alert, payload, line, source, seen)
 
 
 def _am_alert(
-    ctx: ParseContext, alert: Any, payload: dict[str, Any], line: int, source: str
+    ctx: ParseContext, alert: Any, payload: dict[str, Any], line: int, source: str, seen: set[str]
 ) -> Iterator[Event]:
     if not isinstance(alert, dict):
         raise BadRecord("alert is not a JSON object")
@@ -97,7 +97,12 @@ def _am_alert(
     }
     text = one_line(name, one_line(summary, description, sep=" — "))
     mk = partial(event, ctx, line, source=source, severity=severity(labels.get("severity")))
-    yield mk(kind="alert_firing", ts=fired, text=text, attrs=attrs)
+    # Re-notifications repeat the alert with the same startsAt (and often a changed
+    # description): one firing event per alert start, not one per notification.
+    key = f"{attrs['fingerprint'] or name}@{fired[0].isoformat()}"
+    if key not in seen:
+        seen.add(key)
+        yield mk(kind="alert_firing", ts=fired, text=text, attrs=attrs)
     if status != "resolved":
         return
     ends = alert.get("endsAt")
@@ -126,7 +131,8 @@ class Alertmanager(Format):
         return 0
 
     def parse(self, src: Source, ctx: ParseContext) -> Iterable[Event]:
-        return run(src, ctx, lambda rec: _am_events(ctx, rec, self.name))
+        seen: set[str] = set()
+        return run(src, ctx, lambda rec: _am_events(ctx, rec, self.name, seen))
 
 
 _NO_TIME = "legacy Grafana alert has no timestamp; used the file time"
@@ -179,9 +185,11 @@ class Grafana(Format):
         return 0
 
     def parse(self, src: Source, ctx: ParseContext) -> Iterable[Event]:
+        seen: set[str] = set()
+
         def one(rec: Record) -> Iterable[Event] | Event:
             if "alerts" in rec.obj or "startsAt" in rec.obj:
-                return _am_events(ctx, rec, self.name)
+                return _am_events(ctx, rec, self.name, seen)
             return _grafana_legacy(ctx, rec, self.name)
 
         return run(src, ctx, one)
