@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TypeVar
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -111,8 +112,17 @@ def candidates(evidence: Evidence, facts: Facts) -> list[EvidenceItem]:
         for f in (facts.start, facts.detected, facts.acknowledged, facts.mitigated, facts.resolved)
         for i in f.evidence
     }
+    lo = facts.start.ts or facts.detected.ts
+    hi = facts.resolved.ts
+    if lo is not None:
+        margin = timedelta(minutes=15)
+        items = [
+            i for i in evidence.items if i.ts >= lo - margin and (hi is None or i.ts <= hi + margin)
+        ]
+    else:
+        items = evidence.items
     ranked = sorted(
-        evidence.items, key=lambda i: (-(i.salience + (200 if i.id in pinned else 0)), i.ts)
+        items, key=lambda i: (-(i.salience + (200 if i.id in pinned else 0)), i.ts)
     )
     chosen = ranked[:MAX_CANDIDATES]
     return sorted(chosen, key=lambda i: i.ts)
@@ -127,7 +137,10 @@ def _similar_words(a: str, b: str) -> float:
 
 
 def offline_summary(facts: Facts, title: str | None) -> SummaryAnswer:
-    main = facts.alerts[0].name if facts.alerts else "incident"
+    det = facts.detected.evidence[:1]
+    main_alert = next((a for a in facts.alerts if det and det[0] in a.evidence), None)
+    main = main_alert or (facts.alerts[0] if facts.alerts else None)
+    main = main.name if main else "incident"
     where = facts.services[0] if facts.services else "the affected service"
     ttr = facts.time_to_resolve.minutes
     dur = minutes(ttr) if ttr is not None else "an unknown time"

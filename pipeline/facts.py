@@ -16,18 +16,29 @@ _ERR = {"critical", "fatal", "emergency", "alert", "error", "err", "crit", "emer
 _PAGE_SEV = {"critical", "page", "p1", "sev1", "sev-1", "high", "disaster", "error"}
 _ACK = re.compile(r"\b(ack(?:ed|nowledged)?|looking( into)?|on it|investigating|i'?m on)\b", re.I)
 _MITIGATE = re.compile(
-    r"\b(roll(?:ed)?[ -]?back|reverted|killed|terminated|restarted|failed over|scaled|"
-    r"mitigated|renewed|raised|bumped|disabled|drained|cancel(?:l)?ed|shed|recover(?:ed|ing))\b",
+    # past tense only: "happy to roll back" is an offer, "rolled back" is a fact
+    r"\b(rolled[ -]?back|reverted|killed|terminated|restarted|failed over|scaled (?:up|out)|"
+    r"mitigated|renewed|raised|bumped|disabled|drained|cancel(?:l)?ed|shed|fixed)\b",
     re.I,
 )
 # "rollback didn't help" is a wrong turn, not a mitigation
-_NEGATED = re.compile(r"\b(didn'?t|did not|doesn'?t|does not|no luck|wasn'?t|isn'?t|not the|not it|won'?t)\b", re.I)
+_NEGATED = re.compile(
+    r"\b(didn'?t|did not|doesn'?t|does not|no luck|wasn'?t|isn'?t|not the|not it|won'?t)\b", re.I
+)
 _RESOLVED = re.compile(r"\b(resolved|all clear|back to normal|fully recovered|closing)\b", re.I)
 _ACTION_HINT = re.compile(
     r"\b(we should|todo|to-do|follow[- ]?up|action item|let'?s make sure)\b", re.I
 )
 _URL = re.compile(r"https?://[^\s<>|)\]\"']+")
 SYMPTOM_LOOKBACK = timedelta(minutes=60)
+NOISE_GAP = timedelta(hours=6)
+_HEARTBEAT = re.compile(r"watchdog|dead ?mans? ?switch|heartbeat|infoinhibitor", re.I)
+
+
+def _heartbeat(i: EvidenceItem) -> bool:
+    """Always-firing pipeline checks and info alerts don't mark an incident."""
+    name = i.attrs.get("alertname") or i.text
+    return bool(_HEARTBEAT.search(name)) or (i.severity or "").lower() in ("none", "info")
 
 
 def _fact(item: EvidenceItem | Event | None, formula: str) -> TimedFact:
@@ -93,8 +104,15 @@ def _severity(alerts: list[AlertSummary], ttr: float | None) -> str:
 
 def compute(evidence: Evidence) -> Facts:
     items = evidence.items
-    firing = [i for i in items if i.kind == "alert_firing"]
-    detected = firing[0] if firing else None
+    firing = [i for i in items if i.kind == "alert_firing" and not _heartbeat(i)]
+    paged = [i for i in firing if (i.severity or "").lower() in _PAGE_SEV]
+    humans = [i for i in items if _human(i)]
+    # an alert firing hours before anyone talked is background noise, not this incident
+    if humans:
+        near = [i for i in (paged or firing) if i.ts >= humans[0].ts - NOISE_GAP]
+        detected = near[0] if near else ((paged or firing) or [None])[0]
+    else:
+        detected = (paged or firing or [None])[0]
     anchor = detected.ts if detected else (items[0].ts if items else None)
 
     start: EvidenceItem | None = detected
@@ -144,11 +162,19 @@ def compute(evidence: Evidence) -> Facts:
     r_ts = (resolved_item.last_ts or resolved_item.ts) if resolved_item else None
     ttr = _minutes(s_ts, r_ts, "resolved - start")
     participants = Counter(i.actor for i in items if _human(i) and i.actor)
-    services = Counter(
-        i.attrs.get("service") or i.attrs.get("job")
-        for i in items
-        if i.attrs.get("service") or i.attrs.get("job")
+
+    # services named by alerts first (that is what was impacted), then the rest by volume
+    def svc(i: EvidenceItem) -> str | None:
+        return i.attrs.get("service") or i.attrs.get("job")
+
+    alert_svcs = list(
+        dict.fromkeys(s for i in items if i.kind.startswith("alert") and (s := svc(i)))
     )
+    others = Counter(s for i in items if not i.kind.startswith("alert") and (s := svc(i)))
+    services = alert_svcs + [s for s, _ in others.most_common() if s not in alert_svcs]
+    if detected is not None and (first := svc(detected)) in services:
+        services.remove(first)
+        services.insert(0, first)  # the detecting alert names the impacted service
     links: list[str] = []
     for i in items:
         for url in [
@@ -175,7 +201,7 @@ def compute(evidence: Evidence) -> Facts:
         time_to_resolve=ttr,
         alerts=alerts,
         participants=[p for p, _ in participants.most_common()],
-        services=[s for s, _ in services.most_common() if s],
+        services=services,
         severity=_severity(alerts, ttr.minutes),
         status="Resolved" if resolved_item else "Ongoing",
         lead=lead,

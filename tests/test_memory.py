@@ -109,7 +109,12 @@ def test_refresh_is_incremental(
     assert idx.stats() == {"files": N_FILES, "incidents": N_FILES - 1, "lessons": 12}
     calls: list[str] = []
     real_parse = memory.parse_report
-    monkeypatch.setattr(memory, "parse_report", lambda t, p="": calls.append(p) or real_parse(t, p))
+
+    def counting_parse(text: str, path: str = "") -> Any:
+        calls.append(path)
+        return real_parse(text, path)
+
+    monkeypatch.setattr(memory, "parse_report", counting_parse)
 
     s = idx.refresh()
     assert (s.added, s.updated, s.removed, s.unchanged) == (0, 0, 0, N_FILES)

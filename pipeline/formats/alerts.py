@@ -1,10 +1,8 @@
-"""Alert webhook formats: Alertmanager, Grafana, PagerDuty, Opsgenie, Datadog.
+"""Alert webhooks: Alertmanager, Grafana, PagerDuty, Opsgenie, Datadog.
 
-Each input file may hold one payload, a JSON array of payloads or JSON lines.
-Every parser maps one record to a few events and leaves the skip/ref/attrs
-plumbing to ``_alertutil``. Sniffing looks at content markers, never only at
-file names, and scores 65-90 so generic JSON-lines logs (~10) never win.
-"""
+A file holds one payload, a JSON array of payloads or JSON lines; each parser maps
+fields and leaves skip/ref/attrs plumbing to ``_alertutil``. Sniffing reads content
+markers (not file names) and scores 65-90, well above generic JSON-lines logs (~10)."""
 
 from __future__ import annotations
 
@@ -131,8 +129,7 @@ class Alertmanager(Format):
         return 0
 
     def parse(self, src: Source, ctx: ParseContext) -> Iterable[Event]:
-        seen: set[str] = set()
-        return run(src, ctx, lambda rec: _am_events(ctx, rec, self.name, seen))
+        return run(src, ctx, partial(_am_events, ctx, source=self.name, seen=set()))
 
 
 _NO_TIME = "legacy Grafana alert has no timestamp; used the file time"
@@ -224,8 +221,7 @@ def _pd_event(
     title = scalar(incident, "title", "summary", "trigger_summary_data.subject")
     num = scalar(incident, "number", "incident_number")
     done = verb if verb.endswith("ed") else verb + ("d" if verb.endswith("e") else "ed")
-    if lead is None:
-        lead = f"Incident #{num} {done}" if num else f"Incident {done}"
+    lead = lead or (f"Incident #{num} {done}" if num else f"Incident {done}")
     sev = scalar(incident, "priority.summary", "priority.name") or scalar(incident, "urgency")
     return event(
         ctx,
@@ -487,8 +483,7 @@ def _datadog(ctx: ParseContext, rec: Record, source: str) -> Event:
 
 @register
 class Datadog(Format):
-    """Monitor webhooks: the default payload (body/date/last_updated) or the common
-    custom payload with ``alert_*`` variables."""
+    """Monitor webhooks: default payload (body/date/last_updated) or custom ``alert_*`` one."""
 
     name = "datadog"
     kind = "alert"

@@ -128,7 +128,7 @@ class Syslog(LineFormat):
             return False
         if m.group("iso"):  # ISO-led lines are common; demand the full host + tag shape
             return m.group("host") not in _LEVEL_WORDS and _TAG.match(m.group("rest")) is not None
-        return True
+        return not m.group("host").endswith(":")  # "Feb  8 14:03:22 alice: hi" is chat
 
     def reader(self, ctx: ParseContext) -> Callable[[str], Head | None]:
         years = YearGuess(ctx)
