@@ -106,7 +106,7 @@ def _log_items(logs: list[Event], ledger: list[LedgerEntry]) -> list[EvidenceIte
     items = []
     for g, peak in zip(groups, peaks, strict=True):
         lvl = _level(g[0])
-        s = 10 + 30 * lvl
+        s = 10.0 + 30 * lvl
         if _SIGNAL.search(g[0].text):
             s += 35
         if lvl and (g[0].ts - start).total_seconds() > 60:

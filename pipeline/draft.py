@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
@@ -139,8 +139,8 @@ def _similar_words(a: str, b: str) -> float:
 def offline_summary(facts: Facts, title: str | None) -> SummaryAnswer:
     det = facts.detected.evidence[:1]
     main_alert = next((a for a in facts.alerts if det and det[0] in a.evidence), None)
-    main = main_alert or (facts.alerts[0] if facts.alerts else None)
-    main = main.name if main else "incident"
+    top = main_alert or (facts.alerts[0] if facts.alerts else None)
+    main = top.name if top else "incident"
     where = facts.services[0] if facts.services else "the affected service"
     ttr = facts.time_to_resolve.minutes
     dur = minutes(ttr) if ttr is not None else "an unknown time"
@@ -158,12 +158,14 @@ def offline_summary(facts: Facts, title: str | None) -> SummaryAnswer:
         + ". This draft was written offline from computed facts: the cause and the lesson "
         "are left for the reviewer."
     )
-    sev = facts.severity if facts.severity in ("SEV-1", "SEV-2", "SEV-3") else "SEV-3"
+    sev: Literal["SEV-1", "SEV-2", "SEV-3"] = (
+        "SEV-1" if facts.severity == "SEV-1" else "SEV-2" if facts.severity == "SEV-2" else "SEV-3"
+    )
     return SummaryAnswer(
         title=(title or f"{main} on {where}")[:90],
         severity=sev,
         impact=impact[:300],
-        summary=summary[:900],  # type: ignore[arg-type]
+        summary=summary[:900],
     )
 
 

@@ -108,11 +108,10 @@ def compute(evidence: Evidence) -> Facts:
     paged = [i for i in firing if (i.severity or "").lower() in _PAGE_SEV]
     humans = [i for i in items if _human(i)]
     # an alert firing hours before anyone talked is background noise, not this incident
+    pool = paged or firing
     if humans:
-        near = [i for i in (paged or firing) if i.ts >= humans[0].ts - NOISE_GAP]
-        detected = near[0] if near else ((paged or firing) or [None])[0]
-    else:
-        detected = (paged or firing or [None])[0]
+        pool = [i for i in pool if i.ts >= humans[0].ts - NOISE_GAP] or pool
+    detected: EvidenceItem | None = pool[0] if pool else None
     anchor = detected.ts if detected else (items[0].ts if items else None)
 
     start: EvidenceItem | None = detected

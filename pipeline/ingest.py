@@ -6,7 +6,6 @@ Never raises a traceback at the user: unreadable input becomes ``InputError``
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import zipfile
@@ -207,6 +206,7 @@ def _open(
     src: str, fs_path: Path | None, opts: IngestOptions
 ) -> tuple[Format | None, Source | None, list[str]]:
     formats = load_all()
+    fmt: Format | None
     if fs_path is not None and fs_path.is_dir():
         fmt = formats[opts.force_format] if opts.force_format else detect_dir(fs_path)
         if fmt is None:
@@ -214,15 +214,13 @@ def _open(
         return fmt, Source(src, directory=fs_path), []
     data = _read(src, fs_path)
     if not data.strip():
-        if fs_path is not None and os.environ.get("DRAFT_INCIDENT_EMPTY_OK"):
-            return None, None, []
         raise InputError(f"{src}: file is empty")
     if looks_binary(data):
         raise InputError(f"{src}: binary file, not a log, alert or chat export")
     warnings: list[str] = []
     text = decode(data, src, warnings)
     if opts.force_format:
-        fmt: Format | None = formats[opts.force_format]
+        fmt = formats[opts.force_format]
     else:
         fmt = detect(text[:HEAD_BYTES], Path(src).name)
     if fmt is None:

@@ -268,7 +268,7 @@ def structured_call(
         )
         started = time.monotonic()
         try:
-            out: dict[str, Any] = retrying(runnable.invoke, convo)  # type: ignore[assignment]
+            out: Any = retrying(runnable.invoke, convo)
         except Exception as e:
             if not _transient(e) and not isinstance(e, openai.APIStatusError):
                 # the SDK parses json_schema answers itself: a malformed answer
