@@ -15,7 +15,7 @@ from pathlib import Path
 from . import __version__, condense, draft, facts, ingest, normalize, prompts, render, verify
 from .cache import Cache
 from .llm import ChatBackend
-from .models import Draft, Event, Evidence, Facts, Report, ReviewDecision
+from .models import Draft, Event, Evidence, Facts, LedgerEntry, Report, ReviewDecision
 from .write import atomic_write_text, safe_target
 
 Reviewer = Callable[[Draft], ReviewDecision]
@@ -48,8 +48,8 @@ class Prepared:
     redaction_listing: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def load_events(paths: list[str], opts: Options) -> tuple[list[Event], list[str]]:
-    result = ingest.ingest(
+def load_events(paths: list[str], opts: Options) -> ingest.IngestResult:
+    return ingest.ingest(
         paths,
         ingest.IngestOptions(
             tz=opts.tz,
@@ -59,7 +59,36 @@ def load_events(paths: list[str], opts: Options) -> tuple[list[Event], list[str]
             strict=opts.strict,
         ),
     )
-    return result.events, result.warnings
+
+
+def _input_ledger(result: ingest.IngestResult, norm: normalize.Normalized) -> list[LedgerEntry]:
+    """What never reached condensation: nothing disappears silently."""
+    out = []
+    for f in result.files:
+        if f.skipped:
+            out.append(
+                LedgerEntry(
+                    reason="malformed records skipped",
+                    count=len(f.skipped),
+                    detail=f.summary() or f.path,
+                )
+            )
+        out += [
+            LedgerEntry(reason="input ignored", count=1, detail=w)
+            for w in f.warnings
+            if w.startswith("ignored:")
+        ]
+    if norm.duplicates:
+        out.append(
+            LedgerEntry(
+                reason="duplicate events (same time, source and text)", count=norm.duplicates
+            )
+        )
+    if norm.outside_window:
+        out.append(
+            LedgerEntry(reason="outside the --since/--until window", count=norm.outside_window)
+        )
+    return out
 
 
 def _redact(events: list[Event], spec: str) -> tuple[list[Event], dict[str, int], list]:
@@ -79,16 +108,20 @@ def _redact(events: list[Event], spec: str) -> tuple[list[Event], dict[str, int]
 
 
 def prepare(paths: list[str], opts: Options, *, budget_tokens: int = 6000) -> Prepared:
-    events, warnings = load_events(paths, opts)
-    if not events:
-        raise ingest.InputError("no events found in the inputs (check the paths and --since/--until)")
-    events, red_summary, red_listing = _redact(events, opts.redact)
+    result = load_events(paths, opts)
+    warnings = result.warnings
+    if not result.events:
+        raise ingest.InputError("no events found in the inputs (check the paths and formats)")
+    events, red_summary, red_listing = _redact(result.events, opts.redact)
     norm = normalize.normalize(events, since=opts.since, until=opts.until)
     if not norm.events:
         raise ingest.InputError("no events left inside the --since/--until window")
     warnings += norm.warnings
     evidence = condense.condense(norm.events, budget_tokens=opts.budget_tokens or budget_tokens)
-    return Prepared(norm.events, evidence, facts.compute(evidence), warnings, red_summary, red_listing)
+    evidence = evidence.model_copy(update={"ledger": _input_ledger(result, norm) + evidence.ledger})
+    return Prepared(
+        norm.events, evidence, facts.compute(evidence), warnings, red_summary, red_listing
+    )
 
 
 def _similar(prep: Prepared, opts: Options) -> tuple[str, list[str]]:
@@ -103,7 +136,9 @@ def _similar(prep: Prepared, opts: Options) -> tuple[str, list[str]]:
         [*(a.name for a in prep.facts.alerts), *prep.facts.services]
         + [i.text for i in prep.evidence.items if i.kind == "message"][:20]
     )
-    index = MemoryIndex(opts.memory_dir, db_path=(opts.cache_dir / "memory.sqlite") if opts.cache_dir else None)
+    index = MemoryIndex(
+        opts.memory_dir, db_path=(opts.cache_dir / "memory.sqlite") if opts.cache_dir else None
+    )
     index.refresh()
     day = f"{prep.facts.start.ts:%Y-%m-%d}" if prep.facts.start.ts else ""
     # a same-day report is this incident's earlier draft (a rerun), not a past incident

@@ -151,10 +151,11 @@ def main(ctx: click.Context, **o: Any) -> None:
 
 
 def _dump(paths: list[str], opts: api.Options) -> None:
-    events, warnings = api.load_events(paths, opts)
+    result = api.load_events(paths, opts)
+    warnings = result.warnings
     from .normalize import normalize
 
-    redacted, _, _ = api._redact(events, opts.redact)
+    redacted, _, _ = api._redact(result.events, opts.redact)
     norm = normalize(redacted, since=opts.since, until=opts.until)
     for w in [*warnings, *norm.warnings]:
         err.print(f"warning: {w}", markup=False)

@@ -1,0 +1,443 @@
+"""Draft quality on the fixture incidents: one row per (incident, backend).
+
+Run ``make eval`` or ``python bench/eval.py [--backends offline,local]
+[--incidents NAME,...] [--cache DIR] [--json-out FILE]``. Every incident in
+``fixtures/*/`` with an ``expected.json`` is drafted with each backend (the
+Reflexion auto-approved, the LLM cache in a temp dir unless ``--cache``).
+
+Metrics (keywords match as case-insensitive substrings, so ``terminat`` is a
+stem; an entry's *text* below is its own text plus the text, actor and
+attribute values of the evidence items it cites that resolve in
+``report.evidence``, the appendix):
+
+- **recall**: reference events (``expected.json`` ``timeline``) matched by an
+  entry whose ``ts`` is within ±5 minutes and whose text holds at least one of
+  the event's keywords; the matching is one-to-one (maximum bipartite
+  matching), so one entry cannot stand for two reference events.
+- **precision**: entries that are *correct*: they match a reference event
+  (window + keyword, not necessarily one-to-one) **or** they are supported by
+  their evidence: at least one cited id, every cited id resolves, ``ts`` equals
+  the time of a cited item, and at least half (``SUPPORT_MIN``) of the entry's
+  content words (5-letter stems of words of 3+ letters, minus stop words) occur
+  in the cited evidence. ``on-ref`` is the stricter share of entries that match
+  a reference event.
+- **grounding**: entries with at least one cited id where every cited id
+  resolves in ``report.evidence``.
+- **invented**: entries whose ``ts`` is not the ``ts`` of any resolved cited
+  item (invariant: must be 0).
+- **root cause**: ``root_cause_keywords`` found in the five whys (question and
+  answer) plus the summary.
+- **sev**: the draft's severity equals the expected one.
+- **leaks**: ``planted_secrets`` found in the rendered Markdown (also with the
+  Markdown escaping undone), in the JSON report, or in any string in it
+  (invariant: must be 0).
+- **tokens**: input/output tokens from ``backend.usage`` for this incident
+  (cache hits cost none); **wall**: seconds to draft this incident (a local
+  server's start-up is reported once per backend as ``startup_s``).
+
+Totals rows are micro-averages (summed numerators over summed denominators).
+Exit status: 1 when an invariant breaks (invented time, leaked secret) or a
+draft crashed, 2 on bad usage; never because a quality score is low.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pipeline import api, render  # noqa: E402
+from pipeline.llm import ChatBackend, open_backend  # noqa: E402
+from pipeline.models import EvidenceItem, Report, ReviewDecision, TimelineEntry  # noqa: E402
+
+FIXTURES = ROOT / "fixtures"
+DEFAULT_JSON = ROOT / "out" / "eval-results.json"
+WINDOW = timedelta(minutes=5)
+SUPPORT_MIN = 0.5
+BACKENDS = ("offline", "local", "openai")
+_WORD = re.compile(r"[a-z][a-z0-9_-]{2,}")
+_STOP = frozenset(
+    "the and for with was were has had have from that this into after before when then than "
+    "which while about over under again also been being are its not but all any one two per "
+    "via out off who why how what did does our their there them they you your chat log logs "
+    "alert alerts fired event events".split()
+)
+_MD_ESCAPE = re.compile(r"\\([\\`*_\[\]{}<>#|!~.+-])")
+
+
+# --- scoring (pure functions on a Report and its expected.json) -------------
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def has_keyword(text: str, keywords: Iterable[str]) -> bool:
+    low = text.lower()
+    return any(k.lower() in low for k in keywords)
+
+
+def _item_text(item: EvidenceItem) -> str:
+    return " ".join([item.text, item.actor or "", *item.attrs.values()])
+
+
+def cited_items(entry: TimelineEntry, evidence: dict[str, EvidenceItem]) -> list[EvidenceItem]:
+    return [evidence[i] for i in entry.evidence if i in evidence]
+
+
+def entry_text(entry: TimelineEntry, evidence: dict[str, EvidenceItem]) -> str:
+    return " ".join([entry.text, *(_item_text(i) for i in cited_items(entry, evidence))])
+
+
+def matches(entry: TimelineEntry, ref: dict[str, Any], evidence: dict[str, EvidenceItem]) -> bool:
+    """The entry is within ±5 min of the reference event and names one of its keywords."""
+    close = abs(entry.ts - parse_ts(ref["ts"])) <= WINDOW
+    return close and has_keyword(entry_text(entry, evidence), ref["keywords"])
+
+
+def _evidence(report: Report) -> dict[str, EvidenceItem]:
+    return {i.id: i for i in report.evidence}
+
+
+def timeline_recall(report: Report, refs: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """(reference events matched one-to-one, reference events)."""
+    ev, entries = _evidence(report), report.draft.timeline
+    edges = [[j for j, e in enumerate(entries) if matches(e, r, ev)] for r in refs]
+    owner: dict[int, int] = {}  # entry index -> reference index
+
+    def augment(r: int, seen: set[int]) -> bool:
+        for j in edges[r]:
+            if j not in seen:
+                seen.add(j)
+                if j not in owner or augment(owner[j], seen):
+                    owner[j] = r
+                    return True
+        return False
+
+    return sum(augment(r, set()) for r in range(len(refs))), len(refs)
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def grounded(entry: TimelineEntry, evidence: dict[str, EvidenceItem]) -> bool:
+    return bool(entry.evidence) and all(i in evidence for i in entry.evidence)
+
+
+def invented(entry: TimelineEntry, evidence: dict[str, EvidenceItem]) -> bool:
+    return all(item.ts != entry.ts for item in cited_items(entry, evidence))
+
+
+def supported(entry: TimelineEntry, evidence: dict[str, EvidenceItem]) -> bool:
+    if not grounded(entry, evidence) or invented(entry, evidence):
+        return False
+    words = _stems(entry.text)
+    if not words:
+        return False
+    found = _stems(" ".join(_item_text(i) for i in cited_items(entry, evidence)))
+    return len(words & found) / len(words) >= SUPPORT_MIN
+
+
+def timeline_precision(report: Report, refs: Sequence[dict[str, Any]]) -> tuple[int, int, int]:
+    """(correct entries, entries matching a reference event, entries)."""
+    ev, entries = _evidence(report), report.draft.timeline
+    on_ref = [any(matches(e, r, ev) for r in refs) for e in entries]
+    ok = [hit or supported(e, ev) for e, hit in zip(entries, on_ref, strict=True)]
+    return sum(ok), sum(on_ref), len(entries)
+
+
+def grounding(report: Report) -> tuple[int, int]:
+    ev = _evidence(report)
+    return sum(grounded(e, ev) for e in report.draft.timeline), len(report.draft.timeline)
+
+
+def invented_timestamps(report: Report) -> int:
+    ev = _evidence(report)
+    return sum(invented(e, ev) for e in report.draft.timeline)
+
+
+def root_cause_recall(report: Report, keywords: Sequence[str]) -> tuple[int, int]:
+    d = report.draft
+    text = " ".join([d.summary, *(f"{w.question} {w.answer}" for w in d.whys)])
+    return sum(has_keyword(text, [k]) for k in keywords), len(keywords)
+
+
+def severity_match(report: Report, expected: str | None) -> bool:
+    norm = lambda s: re.sub(r"[^a-z0-9]", "", s.lower())  # noqa: E731
+    return expected is not None and norm(report.draft.severity) == norm(expected)
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+def leaked_secrets(report: Report, secrets: Sequence[str], rendered: str | None = None) -> list[str]:
+    """The planted secrets found anywhere in the rendered report or its JSON."""
+    md = rendered if rendered is not None else render.render(report)
+    plain = _MD_ESCAPE.sub(r"\1", md).replace("&amp;", "&").replace("#amp;", "&")
+    haystacks = [md, plain, api.to_json(report), *_strings(report.model_dump(mode="json"))]
+    return [s for s in secrets if s and any(s in h for h in haystacks)]
+
+
+# --- rows --------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    incident: str
+    backend: str
+    ref_matched: int = 0
+    ref_events: int = 0
+    correct: int = 0
+    on_ref: int = 0
+    entries: int = 0
+    grounded: int = 0
+    invented_ts: int = 0
+    rc_found: int = 0
+    rc_keywords: int = 0
+    severity_ok: int = 0
+    severity_n: int = 0
+    secrets_leaked: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    wall_s: float = 0.0
+    error: str | None = None
+
+    def ratios(self) -> dict[str, float | None]:
+        r = lambda a, b: round(a / b, 3) if b else None  # noqa: E731
+        return {
+            "recall": r(self.ref_matched, self.ref_events),
+            "precision": r(self.correct, self.entries),
+            "on_ref": r(self.on_ref, self.entries),
+            "grounding": r(self.grounded, self.entries),
+            "root_cause_recall": r(self.rc_found, self.rc_keywords),
+            "severity": r(self.severity_ok, self.severity_n),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), **self.ratios()}
+
+
+def score(report: Report, expected: dict[str, Any], *, incident: str, backend: str) -> Row:
+    refs = expected.get("timeline", [])
+    row = Row(incident, backend)
+    row.ref_matched, row.ref_events = timeline_recall(report, refs)
+    row.correct, row.on_ref, row.entries = timeline_precision(report, refs)
+    row.grounded, _ = grounding(report)
+    row.invented_ts = invented_timestamps(report)
+    row.rc_found, row.rc_keywords = root_cause_recall(report, expected.get("root_cause_keywords", []))
+    row.severity_ok, row.severity_n = int(severity_match(report, expected.get("severity"))), 1
+    row.secrets_leaked = len(leaked_secrets(report, expected.get("planted_secrets", [])))
+    return row
+
+
+def totals(rows: Sequence[Row], backend: str) -> Row:
+    total = Row("TOTAL", backend)
+    for row in rows:
+        for name, value in asdict(row).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                setattr(total, name, getattr(total, name) + value)
+    total.wall_s = round(total.wall_s, 2)
+    errors = sum(r.error is not None for r in rows)
+    total.error = f"{errors} incident(s) failed" if errors else None
+    return total
+
+
+def extra_rows(backend: ChatBackend | None = None, options: api.Options | None = None) -> list[Row]:
+    """Hook for rows beyond the fixtures (the injection corpus comes here); none yet."""
+    return []
+
+
+def violations(rows: Sequence[Row]) -> list[str]:
+    out = []
+    for r in rows:
+        if r.incident == "TOTAL":
+            continue
+        if r.invented_ts:
+            out.append(f"{r.incident}/{r.backend}: {r.invented_ts} invented timestamp(s)")
+        if r.secrets_leaked:
+            out.append(f"{r.incident}/{r.backend}: {r.secrets_leaked} planted secret(s) leaked")
+        if r.error:
+            out.append(f"{r.incident}/{r.backend}: draft failed: {r.error}")
+    return out
+
+
+# --- running -----------------------------------------------------------------
+
+
+def incidents(names: Sequence[str] | None = None) -> list[Path]:
+    found = sorted(p.parent for p in FIXTURES.glob("*/expected.json"))
+    if not names:
+        return found
+    by_name = {p.name: p for p in found}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise SystemExit(f"unknown incident(s): {', '.join(unknown)}; have: {', '.join(by_name)}")
+    return [by_name[n] for n in names]
+
+
+def available_backends() -> list[str]:
+    from pipeline.local_llm import local_available
+
+    out = ["offline"]
+    if local_available():
+        out.append("local")
+    if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
+        out.append("openai")
+    return out
+
+
+def approve(_draft: Any) -> ReviewDecision:
+    return ReviewDecision(status="approved", approver="eval")
+
+
+def eval_incident(folder: Path, backend: ChatBackend, options: api.Options) -> Row:
+    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+    paths = [str(folder / sub) for sub in ("alerts", "chat", "logs") if (folder / sub).exists()]
+    before_in, before_out = backend.usage.input_tokens, backend.usage.output_tokens
+    started = time.monotonic()
+    try:
+        report = api.draft_report(paths, backend, options=options, reviewer=approve, progress=_note)
+    except Exception as e:  # a crash is reported in its row, the other rows still run
+        row = Row(folder.name, backend.name, error=f"{type(e).__name__}: {e}"[:300])
+    else:
+        row = score(report, expected, incident=folder.name, backend=backend.name)
+    row.wall_s = round(time.monotonic() - started, 2)
+    row.input_tokens = backend.usage.input_tokens - before_in
+    row.output_tokens = backend.usage.output_tokens - before_out
+    return row
+
+
+def _note(message: str) -> None:
+    print(f"    {message}", file=sys.stderr, flush=True)
+
+
+def run(
+    backends: Sequence[str],
+    folders: Sequence[Path],
+    cache_dir: Path,
+    *,
+    log: Callable[[str], None] = _note,
+) -> tuple[list[Row], dict[str, float]]:
+    """Draft every incident with every backend; rows per incident, then a totals row."""
+    rows: list[Row] = []
+    startup: dict[str, float] = {}
+    options = api.Options(cache_dir=cache_dir)
+    for name in backends:
+        t0 = time.monotonic()
+        with open_backend(name) as backend:
+            startup[name] = round(time.monotonic() - t0, 2)
+            mine = []
+            for folder in folders:
+                log(f"{folder.name} with {backend.name} ...")
+                mine.append(eval_incident(folder, backend, options))
+                log(f"{folder.name} with {backend.name}: {mine[-1].wall_s:.1f} s")
+            rows += [*mine, totals(mine, backend.name), *extra_rows(backend, options)]
+    return rows, startup
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+COLUMNS = ("incident", "backend", "recall", "precision", "on-ref", "grounding", "invented",
+           "root cause", "sev", "leaks", "tokens in/out", "wall s", "error")  # fmt: skip
+
+
+def table_cells(row: Row) -> list[str]:
+    q = row.ratios()
+    return [
+        row.incident,
+        row.backend,
+        f"{_fmt(q['recall'])} ({row.ref_matched}/{row.ref_events})",
+        f"{_fmt(q['precision'])} ({row.correct}/{row.entries})",
+        _fmt(q["on_ref"]),
+        _fmt(q["grounding"]),
+        str(row.invented_ts),
+        f"{_fmt(q['root_cause_recall'])} ({row.rc_found}/{row.rc_keywords})",
+        f"{row.severity_ok}/{row.severity_n}",
+        str(row.secrets_leaked),
+        f"{row.input_tokens}/{row.output_tokens}",
+        f"{row.wall_s:.1f}",
+        (row.error or "")[:60],
+    ]
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="draft-incident eval", show_lines=False)
+    for col in COLUMNS:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*table_cells(row), style="bold" if row.incident == "TOTAL" else None)
+    Console(width=max(160, Console().width)).print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    ap.add_argument("--backends", help="comma-separated: offline,local,openai (default: all available)")
+    ap.add_argument("--incidents", help="comma-separated fixture folder names (default: all)")
+    ap.add_argument("--cache", type=Path, help="LLM answer cache dir (default: a fresh temp dir)")
+    ap.add_argument("--json-out", type=Path, default=DEFAULT_JSON, help=f"default: {DEFAULT_JSON}")
+    args = ap.parse_args(argv)
+    have = available_backends()
+    wanted = args.backends.split(",") if args.backends else have
+    bad = [b for b in wanted if b not in BACKENDS or b not in have]
+    if bad:
+        print(f"backend(s) not available here: {', '.join(bad)} (available: {', '.join(have)})",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    folders = incidents(args.incidents.split(",") if args.incidents else None)
+    with tempfile.TemporaryDirectory(prefix="draft-incident-eval-") as tmp:
+        rows, startup = run(wanted, folders, args.cache or Path(tmp))
+    print_table(rows)
+    problems = violations(rows)
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(
+        json.dumps(
+            {
+                "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+                "backends": wanted,
+                "startup_s": startup,
+                "window_minutes": WINDOW.total_seconds() / 60,
+                "support_min": SUPPORT_MIN,
+                "rows": [r.as_dict() for r in rows],
+                "violations": problems,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"wrote {args.json_out}")
+    for p in problems:
+        print(f"INVARIANT: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,487 @@
+"""Bulk path for big line logs: group lines into templates column-wise, then
+parse only one representative line per template with the format's own parser.
+
+Per-line Python costs ~40x a bare read loop, so a 10-million-line log cannot go
+through ``formats`` line by line. Here a file is read in newline-aligned blocks,
+each block becomes one polars string column, and vectorized expressions pull
+the UTC time and a raw template key (digits and hex runs masked, a severity
+hint kept) out of every line. Aggregates (count, first/last time, earliest
+line, per-minute counts) are merged block by block, so memory does not grow
+with the file, only with the number of templates.
+
+The raw key is deliberately *finer* than condense's key
+(``source|severity|template_of(text)``): after the precise parser has read each
+representative, raw groups that land on the same condense key are merged, so
+the result has the same templates and counts as the per-line path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import polars as pl
+
+from .condense import template_of
+from .formats import Format, ParseContext, Source, detect, load_all
+from .formats._lineutil import MAX_LINE, MONTHS, LineFormat, head_lines
+from .formats.logs import YearGuess
+from .models import Event, iso_z
+
+if TYPE_CHECKING:
+    from .ingest import FileReport, IngestOptions
+
+BULK_MIN_BYTES = 5 * 2**20  # below this the per-line path is fast enough and exact
+BLOCK_BYTES = 8 * 2**20  # one polars column per block: bounds the working set
+KEY_CHARS = 512  # raw key prefix; template_of looks at 400 chars of the message
+MAX_KEYS = 100_000  # distinct raw keys kept; rare info-level keys beyond are dropped
+OPEN_MINUTES = 10  # per-minute counts kept open for lines arriving slightly out of order
+CONTEXT_LINES = 40  # lines re-read after a representative (stack-trace continuations)
+HEAD_BYTES = 64 * 1024
+# formats whose time the vectorized patterns below cannot read: per-line path
+UNSUPPORTED = {"hdfs", "bgl", "thunderbird", "apache_error", "loki"}
+
+_MON = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+_SYSLOG = rf"^(?:<[0-9]{{1,3}}>)?(?P<mon>{_MON}) {{1,2}}(?P<day>[0-9]{{1,2}}) (?P<clock>[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}})"
+_ISO = (
+    r"(?P<date>[0-9]{4}[-/][0-9]{2}[-/][0-9]{2})[T ](?P<clock>[0-9]{2}:[0-9]{2}(?::[0-9]{2})?)"
+    r"(?:[.,](?P<frac>[0-9]{1,9}))? ?(?P<zone>Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+_CLF = (
+    r"\[(?P<day>[0-9]{2})/(?P<mon>[A-Z][a-z]{2})/(?P<year>[0-9]{4}):"
+    r"(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2})(?: (?P<zone>[+-][0-9]{4}))?\]"
+)
+_EPOCH = r'"(?:ts|time|timestamp|@timestamp)"\s*:\s*(?P<sec>[0-9]{10})(?:\.(?P<frac>[0-9]{1,6}))?[,}]'
+# digits the raw key must keep: syslog PRI, HTTP status, numeric (pino) levels
+# decide the severity, and lines of different severity must never share a key
+_HINT = r'(^<[0-9]{1,3}>|" [0-9]{3} |"(?:level|lvl|severity)":\s*[0-9]+)'
+_VARIABLE = r"[0-9a-fA-F]{8,}|[0-9]+"
+# keys that survive pruning when there are too many: anything that may be the incident
+_KEEP = (
+    r"(?i)err|crit|fatal|emerg|alert|panic|warn|deploy|roll|revert|restart|oom|kill|"
+    r'timeout|timed out|refused|unavailable|exhaust|fail|" 5[0-9]{2} |"level":\s*[56]0'
+)
+_MONTH_NUM = {m: f"{i:02d}" for m, i in MONTHS.items()}
+
+
+@dataclass
+class Plan:
+    """How to read one big file: its formats, in the order to try them."""
+
+    formats: list[Format]
+    json_fmt: Format | None
+    ctx: ParseContext
+
+
+@dataclass
+class _State:
+    totals: pl.DataFrame | None = None  # one row per raw key
+    minutes: pl.DataFrame | None = None  # (key, minute, n) not yet folded into peaks
+    peaks: pl.DataFrame | None = None  # (key, peak)
+    lines: int = 0
+    no_time: int = 0
+    first_no_time: int | None = None
+    pruned_keys: int = 0
+    pruned_lines: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def plan(src: str, path: Path, opts: IngestOptions, ctx: ParseContext) -> Plan | None:
+    """A plan when ``path`` is a line log the bulk path can read, else None.
+
+    Big files always qualify; small ones only when they mix line formats
+    (JSON + syslog + access), which the per-line path reads with the generic
+    fallback and so loses levels and message fields.
+    """
+    if opts.strict:
+        return None  # --strict wants every line checked by the precise parser
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            raw = f.read(HEAD_BYTES)
+    except OSError:
+        return None
+    if not raw.strip() or b"\x00" in raw[:8192] or raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None  # empty, binary or UTF-16: the per-line path explains or decodes
+    head = raw.decode("utf-8", errors="replace")
+    if len(raw) == HEAD_BYTES:
+        head = head[: head.rfind("\n") + 1] or head
+    formats = load_all()
+    if opts.force_format:
+        fmt: Format | None = formats[opts.force_format]
+    else:
+        fmt = detect(head, path.name)
+    if fmt is not None and (fmt.kind != "log" or fmt.name in UNSUPPORTED):
+        return None
+    json_fmt = formats.get("jsonlog")
+    line_fmts = sorted(
+        (f for f in formats.values() if isinstance(f, LineFormat) and f.name not in UNSUPPORTED),
+        key=lambda f: -f.score,
+    )
+    if opts.force_format:
+        if not isinstance(fmt, LineFormat) and fmt is not json_fmt:
+            return None
+        return Plan([fmt] if isinstance(fmt, LineFormat) else [], json_fmt if fmt is json_fmt else None, ctx)
+    if isinstance(fmt, LineFormat) and fmt.name != "log":
+        line_fmts.remove(fmt)
+        line_fmts.insert(0, fmt)  # the file's own format first, like the per-line path
+    lines = head_lines(head, 200)
+    kinds = [_classify(ln, line_fmts) for ln in lines]
+    known = [k for k in kinds if k is not None]
+    if not lines or len(known) < 0.5 * len(lines):
+        return None
+    specific = {k for k in set(known) if k != "log" and known.count(k) >= 0.1 * len(lines)}
+    mixed = len(specific) >= 2 and len(known) >= 0.8 * len(lines)
+    if size <= BULK_MIN_BYTES and not mixed:
+        return None
+    return Plan(line_fmts, json_fmt, ctx)
+
+
+def _classify(line: str, fmts: list[LineFormat]) -> str | None:
+    if line.lstrip().startswith("{"):
+        return "jsonlog"
+    return next((f.name for f in fmts if f.matches(line)), None)
+
+
+def ingest_file(
+    src: str, path: Path, opts: IngestOptions, ctx: ParseContext
+) -> tuple[list[Event], FileReport] | None:
+    """Grouped representative events of one big log file, or None (not for us)."""
+    from .ingest import FileReport, InputError
+
+    p = plan(src, path, opts, ctx)
+    if p is None:
+        return None
+    state = _State()
+    years = _year_map(ctx)
+    try:
+        with path.open("rb") as f:
+            for offset, first_no, block in _blocks(f):
+                _add_block(state, _frame(block, offset, first_no, src, state, ctx.tz, years))
+        events = _represent(state, p, src, path)
+    except OSError as e:
+        raise InputError(f"{src}: cannot read ({e.strerror})") from None
+    if state.no_time:
+        state.warnings.append(
+            f"{src}: {state.no_time} lines without a readable timestamp not counted "
+            f"(continuations or unknown format; first at line {state.first_no_time})"
+        )
+    if state.pruned_keys:
+        state.warnings.append(
+            f"{src}: {state.pruned_keys} rare info-level templates ({state.pruned_lines} lines) "
+            "dropped to bound memory"
+        )
+    total = sum(int(e.attrs["count"]) for e in events)
+    return events, FileReport(src, "bulk", total, [], ctx.warnings + state.warnings)
+
+
+# --- reading -------------------------------------------------------------------
+
+
+def _blocks(f: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[tuple[int, int, bytes]]:
+    """``(byte offset, number of the first line, block of whole lines)``.
+
+    A line longer than a block is cut to MAX_LINE and the rest skipped without
+    being kept, so one 2 GB line cannot exhaust memory.
+    """
+    offset, no, carry = 0, 0, b""
+    while True:
+        data = f.read(size)
+        if not data:
+            if carry:
+                yield offset, no, carry + b"\n"
+            return
+        block = carry + data
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            if len(block) < size:
+                carry = block
+                continue
+            head, skipped = block[:MAX_LINE], len(block)
+            while True:  # skip to the end of this huge line
+                data = f.read(size)
+                nl = data.find(b"\n")
+                if nl >= 0 or not data:
+                    break
+                skipped += len(data)
+            yield offset, no, head + b"\n"
+            no += 1
+            if nl < 0:
+                return
+            offset += skipped + nl + 1
+            carry = data[nl + 1 :]
+            continue
+        carry = block[cut + 1 :]
+        block = block[: cut + 1]
+        yield offset, no, block
+        offset += len(block)
+        no += block.count(b"\n")
+
+
+def _year_map(ctx: ParseContext) -> dict[str, str]:
+    """Year of each year-less syslog day, decided the way a fresh syslog reader
+    decides it (the representative is re-read by one), so times agree."""
+    out: dict[str, str] = {}
+    for mon, m in MONTHS.items():
+        for day in range(1, 32):
+            out[f"{mon} {day}"] = str(YearGuess(ctx)(m, day))
+    return out
+
+
+def _frame(
+    block: bytes,
+    offset: int,
+    first_no: int,
+    src: str,
+    state: _State,
+    tz: tzinfo,
+    years: dict[str, str],
+) -> pl.DataFrame:
+    """One row per timed line: raw key, UTC time (naive), line, offset, number."""
+    if offset == 0 and block.startswith(b"\xef\xbb\xbf"):
+        block, offset = block[3:], 3
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if not any("not valid UTF-8" in w for w in state.warnings):
+            state.warnings.append(
+                f"{src}: not valid UTF-8 (byte {offset + e.start}); decoded with replacement characters"
+            )
+        text = block.decode("utf-8", errors="replace")
+    lines = pl.Series("raw", [text]).str.split("\n").explode()
+    lines = lines.slice(0, len(lines) - 1)  # the block ends with "\n"
+    size = lines.str.len_bytes() + 1
+    df = pl.DataFrame({"raw": lines}).with_columns(
+        off=(size.cum_sum() - size + offset).cast(pl.Int64),
+        no=pl.int_range(first_no + 1, first_no + 1 + len(lines), dtype=pl.Int64),
+    )
+    line = pl.col("raw").str.strip_chars_end("\r").str.slice(0, MAX_LINE)
+    df = df.select(line.alias("line"), "off", "no").with_columns(
+        ts=_timestamp(pl.col("line"), tz, years),
+        key=pl.concat_str(
+            pl.col("line").str.extract(_HINT, 1).fill_null(""),
+            pl.col("line").str.slice(0, KEY_CHARS).str.replace_all(_VARIABLE, "#"),
+            separator="|",
+        ),
+    )
+    blank = df.select(pl.col("line").str.strip_chars().str.len_bytes() == 0).to_series()
+    timed = df.filter(pl.col("ts").is_not_null())
+    state.lines += len(df)
+    missing = df.filter(pl.col("ts").is_null() & ~blank)
+    if len(missing):
+        state.no_time += len(missing)
+        if state.first_no_time is None:
+            state.first_no_time = int(missing["no"][0])
+    return timed
+
+
+def _timestamp(line: pl.Expr, tz: tzinfo, years: dict[str, str]) -> pl.Expr:
+    """UTC time of each line (naive), from the first pattern that matches:
+    syslog at the line start, ISO-8601 (JSON values too), access-log brackets,
+    JSON epoch seconds. Lines with a zone use it; naive ones are read in ``tz``."""
+    sy = line.str.extract_groups(_SYSLOG)
+    iso = line.str.extract_groups(_ISO)
+    clf = line.str.extract_groups(_CLF)
+    ep = line.str.extract_groups(_EPOCH)
+    sy_day = pl.concat_str(sy.struct["mon"], sy.struct["day"].str.strip_chars_start("0"), separator=" ")
+    sy_text = pl.concat_str(
+        sy_day.replace_strict(years, default=None),
+        sy.struct["mon"].replace_strict(_MONTH_NUM, default=None),
+        sy.struct["day"].str.zfill(2),
+        separator="-",
+    )
+    clock = iso.struct["clock"]
+    iso_text = pl.concat_str(
+        iso.struct["date"].str.replace_all("/", "-"),
+        pl.when(clock.str.len_bytes() == 5).then(clock + ":00").otherwise(clock),
+        separator=" ",
+    )
+    clf_text = pl.concat_str(
+        clf.struct["year"],
+        clf.struct["mon"].replace_strict(_MONTH_NUM, default=None),
+        clf.struct["day"],
+        separator="-",
+    )
+    text = pl.coalesce(
+        pl.concat_str(sy_text, sy.struct["clock"], separator=" "),
+        iso_text,
+        pl.concat_str(clf_text, clf.struct["clock"], separator=" "),
+    )
+    zone = pl.when(sy.struct["clock"].is_not_null()).then(None).otherwise(
+        pl.coalesce(iso.struct["zone"], clf.struct["zone"])
+    )
+    frac = pl.when(sy.struct["clock"].is_null()).then(iso.struct["frac"])
+    wall = text.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False) + pl.duration(
+        microseconds=frac.str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int64).fill_null(0)
+    )
+    z = zone.str.replace(":", "")
+    offset = pl.when(z == "Z").then(0).otherwise(
+        (z.str.slice(1, 2).cast(pl.Int64) * 3600 + z.str.slice(3, 2).cast(pl.Int64) * 60)
+        * pl.when(z.str.starts_with("-")).then(-1).otherwise(1)
+    )
+    aware = wall - pl.duration(seconds=offset)
+    epoch = pl.from_epoch(
+        ep.struct["sec"].cast(pl.Int64) * 1_000_000
+        + ep.struct["frac"].str.pad_end(6, "0").cast(pl.Int64).fill_null(0),
+        time_unit="us",
+    )
+    return pl.coalesce(
+        pl.when(zone.is_not_null()).then(aware).otherwise(_localize(wall, tz)), epoch
+    )
+
+
+def _localize(naive: pl.Expr, tz: tzinfo) -> pl.Expr:
+    """Naive wall-clock times read in ``tz``, as naive UTC."""
+    key = getattr(tz, "key", None)
+    if tz is UTC or key == "UTC":
+        return naive
+    if key:
+        return (
+            naive.dt.replace_time_zone(key, ambiguous="earliest", non_existent="null")
+            .dt.convert_time_zone("UTC")
+            .dt.replace_time_zone(None)
+        )
+    off = tz.utcoffset(None) or timedelta(0)
+    return naive - pl.duration(seconds=int(off.total_seconds()))
+
+
+# --- aggregating -----------------------------------------------------------------
+
+
+def _add_block(state: _State, df: pl.DataFrame) -> None:
+    """Fold one block into the running aggregates."""
+    if not len(df):
+        return
+    # one pass over the lines: per (key, minute); everything else is small tables
+    per_min = df.group_by("key", pl.col("ts").dt.truncate("1m").alias("minute")).agg(
+        n=pl.len(),
+        first=pl.col("ts").min(),
+        last=pl.col("ts").max(),
+        rep=pl.struct("line", "off", "no").get(pl.col("ts").arg_min()),
+    )
+    rows = (
+        per_min.sort("first", pl.col("rep").struct["off"])
+        .group_by("key", maintain_order=True)
+        .agg(pl.col("n").sum(), pl.col("first").first(), pl.col("last").max(), pl.col("rep").first())
+    )
+    state.totals = rows if state.totals is None else _merge(state.totals, rows)
+    counts = per_min.select("key", "minute", "n")
+    if state.minutes is not None:
+        counts = pl.concat([state.minutes, counts]).group_by("key", "minute").agg(pl.col("n").sum())
+    # a minute well before this block's end is complete (logs are roughly in order)
+    horizon = df["ts"].max() - timedelta(minutes=OPEN_MINUTES)  # type: ignore[operator]
+    _fold(state, counts.filter(pl.col("minute") < horizon))
+    state.minutes = counts.filter(pl.col("minute") >= horizon)
+    if len(state.totals) > MAX_KEYS:
+        _prune(state)
+
+
+def _merge(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+    return (
+        pl.concat([a, b])
+        .sort("first", pl.col("rep").struct["off"])
+        .group_by("key", maintain_order=True)
+        .agg(pl.col("n").sum(), pl.col("first").first(), pl.col("last").max(), pl.col("rep").first())
+    )
+
+
+def _fold(state: _State, done: pl.DataFrame) -> None:
+    if not len(done):
+        return
+    peaks = done.group_by("key").agg(peak=pl.col("n").max())
+    if state.peaks is not None:
+        peaks = pl.concat([state.peaks, peaks]).group_by("key").agg(pl.col("peak").max())
+    state.peaks = peaks
+
+
+def _prune(state: _State) -> None:
+    """Too many distinct keys (ids the masks miss): keep every key that may
+    matter (errors, deploys...) and the most frequent others; count the rest."""
+    assert state.totals is not None
+    ranked = state.totals.with_columns(keep=pl.col("key").str.contains(_KEEP)).sort(
+        ["keep", "n"], descending=True
+    )
+    kept, dropped = ranked.head(MAX_KEYS // 2), ranked.slice(MAX_KEYS // 2)
+    state.pruned_keys += len(dropped)
+    state.pruned_lines += int(dropped["n"].sum())
+    state.totals = kept.drop("keep")
+    live = state.totals.select("key")
+    if state.minutes is not None:
+        state.minutes = state.minutes.join(live, on="key", how="semi")
+    if state.peaks is not None:
+        state.peaks = state.peaks.join(live, on="key", how="semi")
+
+
+# --- representatives ---------------------------------------------------------------
+
+
+def _represent(state: _State, p: Plan, src: str, path: Path) -> list[Event]:
+    """Parse one line per raw key precisely; merge keys that condense would merge."""
+    if state.totals is None:
+        return []
+    if state.minutes is not None:
+        _fold(state, state.minutes)
+    table = state.totals
+    if state.peaks is not None:
+        table = table.join(state.peaks, on="key", how="left")
+    merged: dict[str, tuple[Event, int, datetime, int]] = {}
+    with path.open("rb") as f:
+        for row in table.iter_rows(named=True):
+            rep: dict[str, Any] = row["rep"]
+            ev = _parse_one(rep["line"], f, rep["off"], p)
+            if ev is None:
+                state.no_time += row["n"]  # the precise parser rejects these lines
+                if state.first_no_time is None or rep["no"] < state.first_no_time:
+                    state.first_no_time = rep["no"]
+                continue
+            ev = ev.model_copy(update={"ref": p.ctx.ref(int(rep["no"]))})
+            last = max(row["last"].replace(tzinfo=UTC), ev.ts)
+            key = f"{ev.source}|{ev.severity}|{template_of(ev.text)}"
+            peak = int(row.get("peak") or 1)
+            if key in merged:
+                old, n, old_last, old_peak = merged[key]
+                first = old if (old.ts, _no(old)) <= (ev.ts, _no(ev)) else ev
+                ev, row_n = first, n + row["n"]
+                last, peak = max(last, old_last), max(peak, old_peak)
+            else:
+                row_n = row["n"]
+            merged[key] = (ev, row_n, last, peak)
+    out = []
+    for ev, n, last, peak in merged.values():
+        extra = {"count": str(n), "last_ts": iso_z(last) or "", "peak_per_min": str(peak)}
+        out.append(ev.model_copy(update={"attrs": {**ev.attrs, **extra}}))
+    return out
+
+
+def _no(e: Event) -> int:
+    return int(e.ref.rsplit(":", 1)[1])
+
+
+def _parse_one(line: str, f: BinaryIO, off: int, p: Plan) -> Event | None:
+    """The first event the precise parser reads from ``line`` (and, for formats
+    with continuation lines, the lines that follow it in the file)."""
+    ctx = ParseContext(
+        path=p.ctx.path, tz=p.ctx.tz, anchor_date=p.ctx.anchor_date, mtime=p.ctx.mtime
+    )
+    if line.lstrip().startswith("{"):
+        if p.json_fmt is None:
+            return None
+        return next(iter(p.json_fmt.parse(Source(p.ctx.path, text=line), ctx)), None)
+    for fmt in p.formats:
+        if not isinstance(fmt, LineFormat) or not fmt.matches(line):
+            continue
+        text = line
+        if fmt.continuation:
+            f.seek(off)
+            more = f.read(CONTEXT_LINES * 256).decode("utf-8", errors="replace").split("\n")
+            if more and more[0].rstrip("\r")[: len(line)] == line:
+                text = "\n".join([line, *more[1:CONTEXT_LINES]])
+        return next(iter(fmt.parse(Source(p.ctx.path, text=text), ctx)), None)
+    return None
+
+
+__all__ = ["BULK_MIN_BYTES", "Plan", "ingest_file", "plan", "re"]
