@@ -1,9 +1,8 @@
 """Draft quality on the fixture incidents: one row per (incident, backend).
 
-Run ``make eval`` or ``python bench/eval.py [--backends offline,local]
-[--incidents NAME,...] [--cache DIR] [--json-out FILE]``. Every incident in
-``fixtures/*/`` with an ``expected.json`` is drafted with each backend (the
-Reflexion auto-approved, the LLM cache in a temp dir unless ``--cache``).
+``make eval``, or ``bench/eval.py [--backends offline,local] [--incidents A,B]
+[--cache DIR] [--json-out FILE]``: every ``fixtures/*/`` with an ``expected.json``
+is drafted with each backend (lesson auto-approved, LLM cache in a temp dir).
 
 Metrics (keywords match as case-insensitive substrings, so ``terminat`` is a
 stem; an entry's *text* below is its own text plus the text, actor and
@@ -28,16 +27,14 @@ attribute values of the evidence items it cites that resolve in
 - **root cause**: ``root_cause_keywords`` found in the five whys (question and
   answer) plus the summary.
 - **sev**: the draft's severity equals the expected one.
-- **leaks**: ``planted_secrets`` found in the rendered Markdown (also with the
-  Markdown escaping undone), in the JSON report, or in any string in it
-  (invariant: must be 0).
-- **tokens**: input/output tokens from ``backend.usage`` for this incident
-  (cache hits cost none); **wall**: seconds to draft this incident (a local
-  server's start-up is reported once per backend as ``startup_s``).
+- **leaks**: ``planted_secrets`` found in the rendered Markdown (as is, and with
+  its escaping undone) or in the JSON report (invariant: must be 0).
+- **tokens**: input/output tokens from ``backend.usage`` (cache hits cost none);
+  **wall**: seconds per draft (server start-up: ``startup_s`` in the JSON).
 
 Totals rows are micro-averages (summed numerators over summed denominators).
-Exit status: 1 when an invariant breaks (invented time, leaked secret) or a
-draft crashed, 2 on bad usage; never because a quality score is low.
+Exit 1 when an invariant breaks (invented time, leaked secret) or a draft
+crashed, 2 on bad usage; never because a quality score is low.
 """
 
 from __future__ import annotations
@@ -49,32 +46,33 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipeline import api, render
+from pipeline.llm import ChatBackend, open_backend
+from pipeline.models import EvidenceItem, Report, ReviewDecision, TimelineEntry
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from pipeline import api, render  # noqa: E402
-from pipeline.llm import ChatBackend, open_backend  # noqa: E402
-from pipeline.models import EvidenceItem, Report, ReviewDecision, TimelineEntry  # noqa: E402
-
 FIXTURES = ROOT / "fixtures"
 DEFAULT_JSON = ROOT / "out" / "eval-results.json"
 WINDOW = timedelta(minutes=5)
 SUPPORT_MIN = 0.5
 BACKENDS = ("offline", "local", "openai")
 _WORD = re.compile(r"[a-z][a-z0-9_-]{2,}")
-_STOP = frozenset(
-    "the and for with was were has had have from that this into after before when then than "
-    "which while about over under again also been being are its not but all any one two per "
-    "via out off who why how what did does our their there them they you your chat log logs "
-    "alert alerts fired event events".split()
-)
+# fmt: off
+_STOP = frozenset({
+    "the", "and", "for", "with", "was", "were", "has", "had", "have", "from", "that", "this",
+    "into", "after", "before", "when", "then", "than", "which", "while", "about", "over", "under",
+    "again", "also", "been", "being", "are", "its", "not", "but", "all", "any", "one", "two",
+    "per", "via", "out", "off", "who", "why", "how", "what", "did", "does", "our", "their",
+    "there", "them", "they", "you", "your", "chat", "log", "logs", "alert", "alerts", "fired",
+    "event", "events",
+})
+# fmt: on
 _MD_ESCAPE = re.compile(r"\\([\\`*_\[\]{}<>#|!~.+-])")
 
 
@@ -108,13 +106,9 @@ def matches(entry: TimelineEntry, ref: dict[str, Any], evidence: dict[str, Evide
     return close and has_keyword(entry_text(entry, evidence), ref["keywords"])
 
 
-def _evidence(report: Report) -> dict[str, EvidenceItem]:
-    return {i.id: i for i in report.evidence}
-
-
 def timeline_recall(report: Report, refs: Sequence[dict[str, Any]]) -> tuple[int, int]:
     """(reference events matched one-to-one, reference events)."""
-    ev, entries = _evidence(report), report.draft.timeline
+    ev, entries = {i.id: i for i in report.evidence}, report.draft.timeline
     edges = [[j for j, e in enumerate(entries) if matches(e, r, ev)] for r in refs]
     owner: dict[int, int] = {}  # entry index -> reference index
 
@@ -146,27 +140,25 @@ def supported(entry: TimelineEntry, evidence: dict[str, EvidenceItem]) -> bool:
     if not grounded(entry, evidence) or invented(entry, evidence):
         return False
     words = _stems(entry.text)
-    if not words:
-        return False
     found = _stems(" ".join(_item_text(i) for i in cited_items(entry, evidence)))
-    return len(words & found) / len(words) >= SUPPORT_MIN
+    return bool(words) and len(words & found) >= SUPPORT_MIN * len(words)
 
 
 def timeline_precision(report: Report, refs: Sequence[dict[str, Any]]) -> tuple[int, int, int]:
     """(correct entries, entries matching a reference event, entries)."""
-    ev, entries = _evidence(report), report.draft.timeline
+    ev, entries = {i.id: i for i in report.evidence}, report.draft.timeline
     on_ref = [any(matches(e, r, ev) for r in refs) for e in entries]
     ok = [hit or supported(e, ev) for e, hit in zip(entries, on_ref, strict=True)]
     return sum(ok), sum(on_ref), len(entries)
 
 
 def grounding(report: Report) -> tuple[int, int]:
-    ev = _evidence(report)
+    ev = {i.id: i for i in report.evidence}
     return sum(grounded(e, ev) for e in report.draft.timeline), len(report.draft.timeline)
 
 
 def invented_timestamps(report: Report) -> int:
-    ev = _evidence(report)
+    ev = {i.id: i for i in report.evidence}
     return sum(invented(e, ev) for e in report.draft.timeline)
 
 
@@ -181,23 +173,12 @@ def severity_match(report: Report, expected: str | None) -> bool:
     return expected is not None and norm(report.draft.severity) == norm(expected)
 
 
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _strings(v)
-
-
-def leaked_secrets(report: Report, secrets: Sequence[str], rendered: str | None = None) -> list[str]:
-    """The planted secrets found anywhere in the rendered report or its JSON."""
-    md = rendered if rendered is not None else render.render(report)
+def leaked_secrets(report: Report, secrets: Sequence[str], md: str | None = None) -> list[str]:
+    """The planted secrets found in the rendered report (as is and unescaped) or its JSON."""
+    md = md if md is not None else render.render(report)
     plain = _MD_ESCAPE.sub(r"\1", md).replace("&amp;", "&").replace("#amp;", "&")
-    haystacks = [md, plain, api.to_json(report), *_strings(report.model_dump(mode="json"))]
+    as_json = api.to_json(report)
+    haystacks = [md, plain, as_json, as_json.replace('\\"', '"').replace("\\\\", "\\")]
     return [s for s in secrets if s and any(s in h for h in haystacks)]
 
 
@@ -247,7 +228,8 @@ def score(report: Report, expected: dict[str, Any], *, incident: str, backend: s
     row.correct, row.on_ref, row.entries = timeline_precision(report, refs)
     row.grounded, _ = grounding(report)
     row.invented_ts = invented_timestamps(report)
-    row.rc_found, row.rc_keywords = root_cause_recall(report, expected.get("root_cause_keywords", []))
+    rc = expected.get("root_cause_keywords", [])
+    row.rc_found, row.rc_keywords = root_cause_recall(report, rc)
     row.severity_ok, row.severity_n = int(severity_match(report, expected.get("severity"))), 1
     row.secrets_leaked = len(leaked_secrets(report, expected.get("planted_secrets", [])))
     return row
@@ -313,6 +295,10 @@ def approve(_draft: Any) -> ReviewDecision:
     return ReviewDecision(status="approved", approver="eval")
 
 
+def _note(message: str) -> None:
+    print(f"    {message}", file=sys.stderr, flush=True)
+
+
 def eval_incident(folder: Path, backend: ChatBackend, options: api.Options) -> Row:
     expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
     paths = [str(folder / sub) for sub in ("alerts", "chat", "logs") if (folder / sub).exists()]
@@ -330,16 +316,8 @@ def eval_incident(folder: Path, backend: ChatBackend, options: api.Options) -> R
     return row
 
 
-def _note(message: str) -> None:
-    print(f"    {message}", file=sys.stderr, flush=True)
-
-
 def run(
-    backends: Sequence[str],
-    folders: Sequence[Path],
-    cache_dir: Path,
-    *,
-    log: Callable[[str], None] = _note,
+    backends: Sequence[str], folders: Sequence[Path], cache_dir: Path
 ) -> tuple[list[Row], dict[str, float]]:
     """Draft every incident with every backend; rows per incident, then a totals row."""
     rows: list[Row] = []
@@ -351,9 +329,8 @@ def run(
             startup[name] = round(time.monotonic() - t0, 2)
             mine = []
             for folder in folders:
-                log(f"{folder.name} with {backend.name} ...")
+                _note(f"{folder.name} with {backend.name} ...")
                 mine.append(eval_incident(folder, backend, options))
-                log(f"{folder.name} with {backend.name}: {mine[-1].wall_s:.1f} s")
             rows += [*mine, totals(mine, backend.name), *extra_rows(backend, options)]
     return rows, startup
 
@@ -366,23 +343,14 @@ COLUMNS = ("incident", "backend", "recall", "precision", "on-ref", "grounding", 
            "root cause", "sev", "leaks", "tokens in/out", "wall s", "error")  # fmt: skip
 
 
-def table_cells(row: Row) -> list[str]:
-    q = row.ratios()
-    return [
-        row.incident,
-        row.backend,
-        f"{_fmt(q['recall'])} ({row.ref_matched}/{row.ref_events})",
-        f"{_fmt(q['precision'])} ({row.correct}/{row.entries})",
-        _fmt(q["on_ref"]),
-        _fmt(q["grounding"]),
-        str(row.invented_ts),
-        f"{_fmt(q['root_cause_recall'])} ({row.rc_found}/{row.rc_keywords})",
-        f"{row.severity_ok}/{row.severity_n}",
-        str(row.secrets_leaked),
-        f"{row.input_tokens}/{row.output_tokens}",
-        f"{row.wall_s:.1f}",
-        (row.error or "")[:60],
-    ]
+def table_cells(r: Row) -> list[str]:
+    q = r.ratios()
+    return [r.incident, r.backend, f"{_fmt(q['recall'])} ({r.ref_matched}/{r.ref_events})",
+            f"{_fmt(q['precision'])} ({r.correct}/{r.entries})", _fmt(q["on_ref"]),
+            _fmt(q["grounding"]), str(r.invented_ts),
+            f"{_fmt(q['root_cause_recall'])} ({r.rc_found}/{r.rc_keywords})",
+            f"{r.severity_ok}/{r.severity_n}", str(r.secrets_leaked),
+            f"{r.input_tokens}/{r.output_tokens}", f"{r.wall_s:.1f}", (r.error or "")[:60]]  # fmt: skip
 
 
 def print_table(rows: Sequence[Row]) -> None:
@@ -399,7 +367,7 @@ def print_table(rows: Sequence[Row]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    ap.add_argument("--backends", help="comma-separated: offline,local,openai (default: all available)")
+    ap.add_argument("--backends", help="offline,local,openai (default: all available)")
     ap.add_argument("--incidents", help="comma-separated fixture folder names (default: all)")
     ap.add_argument("--cache", type=Path, help="LLM answer cache dir (default: a fresh temp dir)")
     ap.add_argument("--json-out", type=Path, default=DEFAULT_JSON, help=f"default: {DEFAULT_JSON}")
@@ -416,23 +384,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows, startup = run(wanted, folders, args.cache or Path(tmp))
     print_table(rows)
     problems = violations(rows)
+    payload = {
+        "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        **{"backends": wanted, "startup_s": startup, "violations": problems},
+        **{"window_minutes": WINDOW.total_seconds() / 60, "support_min": SUPPORT_MIN},
+        "rows": [r.as_dict() for r in rows],
+    }
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    args.json_out.write_text(
-        json.dumps(
-            {
-                "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
-                "backends": wanted,
-                "startup_s": startup,
-                "window_minutes": WINDOW.total_seconds() / 60,
-                "support_min": SUPPORT_MIN,
-                "rows": [r.as_dict() for r in rows],
-                "violations": problems,
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    args.json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.json_out}")
     for p in problems:
         print(f"INVARIANT: {p}", file=sys.stderr)

@@ -17,14 +17,11 @@ the result has the same templates and counts as the per-line path.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
-
-import polars as pl
 
 from .condense import template_of
 from .formats import Format, ParseContext, Source, detect, load_all
@@ -33,6 +30,8 @@ from .formats.logs import YearGuess
 from .models import Event, iso_z
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from .ingest import FileReport, IngestOptions
 
 BULK_MIN_BYTES = 5 * 2**20  # below this the per-line path is fast enough and exact
@@ -242,6 +241,8 @@ def _frame(
     years: dict[str, str],
 ) -> pl.DataFrame:
     """One row per timed line: raw key, UTC time (naive), line, offset, number."""
+    import polars as pl
+
     if offset == 0 and block.startswith(b"\xef\xbb\xbf"):
         block, offset = block[3:], 3
     try:
@@ -283,6 +284,8 @@ def _timestamp(line: pl.Expr, tz: tzinfo, years: dict[str, str]) -> pl.Expr:
     """UTC time of each line (naive), from the first pattern that matches:
     syslog at the line start, ISO-8601 (JSON values too), access-log brackets,
     JSON epoch seconds. Lines with a zone use it; naive ones are read in ``tz``."""
+    import polars as pl
+
     sy = line.str.extract_groups(_SYSLOG)
     iso = line.str.extract_groups(_ISO)
     clf = line.str.extract_groups(_CLF)
@@ -336,6 +339,8 @@ def _timestamp(line: pl.Expr, tz: tzinfo, years: dict[str, str]) -> pl.Expr:
 
 def _localize(naive: pl.Expr, tz: tzinfo) -> pl.Expr:
     """Naive wall-clock times read in ``tz``, as naive UTC."""
+    import polars as pl
+
     key = getattr(tz, "key", None)
     if tz is UTC or key == "UTC":
         return naive
@@ -354,6 +359,8 @@ def _localize(naive: pl.Expr, tz: tzinfo) -> pl.Expr:
 
 def _add_block(state: _State, df: pl.DataFrame) -> None:
     """Fold one block into the running aggregates."""
+    import polars as pl
+
     if not len(df):
         return
     # one pass over the lines: per (key, minute); everything else is small tables
@@ -381,6 +388,8 @@ def _add_block(state: _State, df: pl.DataFrame) -> None:
 
 
 def _merge(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
     return (
         pl.concat([a, b])
         .sort("first", pl.col("rep").struct["off"])
@@ -390,6 +399,8 @@ def _merge(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
 
 
 def _fold(state: _State, done: pl.DataFrame) -> None:
+    import polars as pl
+
     if not len(done):
         return
     peaks = done.group_by("key").agg(peak=pl.col("n").max())
@@ -401,6 +412,8 @@ def _fold(state: _State, done: pl.DataFrame) -> None:
 def _prune(state: _State) -> None:
     """Too many distinct keys (ids the masks miss): keep every key that may
     matter (errors, deploys...) and the most frequent others; count the rest."""
+    import polars as pl
+
     assert state.totals is not None
     ranked = state.totals.with_columns(keep=pl.col("key").str.contains(_KEEP)).sort(
         ["keep", "n"], descending=True
@@ -483,5 +496,3 @@ def _parse_one(line: str, f: BinaryIO, off: int, p: Plan) -> Event | None:
         return next(iter(fmt.parse(Source(p.ctx.path, text=text), ctx)), None)
     return None
 
-
-__all__ = ["BULK_MIN_BYTES", "Plan", "ingest_file", "plan", "re"]

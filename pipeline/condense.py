@@ -79,20 +79,33 @@ def _group(events: Iterable[Event], key: Callable[[Event], str]) -> list[list[Ev
     return list(groups.values())
 
 
+def _n(e: Event) -> int:
+    """Raw events an event stands for (bulk.py hands over pre-grouped ones)."""
+    return int(e.attrs.get("count", "1"))
+
+
+def _last(e: Event) -> datetime:
+    last = e.attrs.get("last_ts")
+    return datetime.fromisoformat(last) if last else e.ts
+
+
 def _item(group: list[Event], salience: float) -> EvidenceItem:
     first = group[0]
     text = first.text if len(first.text) <= MAX_ITEM_CHARS else first.text[:MAX_ITEM_CHARS] + "…"
+    count = sum(_n(e) for e in group)
     return EvidenceItem(
         **first.model_dump(exclude={"text"}),
         text=text,
-        count=len(group),
-        last_ts=group[-1].ts if len(group) > 1 else None,
+        count=count,
+        last_ts=max(_last(e) for e in group) if count > 1 else None,
         salience=salience,
     )
 
 
 def _peak_per_minute(group: list[Event]) -> int:
-    per_min = Counter(e.ts.replace(second=0, microsecond=0) for e in group)
+    per_min: Counter[datetime] = Counter()
+    for e in group:
+        per_min[e.ts.replace(second=0, microsecond=0)] += int(e.attrs.get("peak_per_min", "1"))
     return max(per_min.values())
 
 
@@ -113,15 +126,15 @@ def _log_items(logs: list[Event], ledger: list[LedgerEntry]) -> list[EvidenceIte
             s += 15  # an error template that appears only once things went wrong
         if peak >= max(5, 5 * typical):
             s += 20  # rate spike
-        s -= min(len(g), 1000) / 1000  # among equals, rarer first
+        s -= min(sum(_n(e) for e in g), 1000) / 1000  # among equals, rarer first
         items.append(_item(g, s))
-    repeats = sum(len(g) - 1 for g in groups)
+    repeats = sum(sum(_n(e) for e in g) - 1 for g in groups)
     if repeats:
         ledger.append(
             LedgerEntry(
                 reason="log repeats merged",
                 count=repeats,
-                detail=f"{len(logs)} log lines grouped into {len(groups)} templates",
+                detail=f"{sum(_n(e) for e in logs)} log lines grouped into {len(groups)} templates",
             )
         )
     return items

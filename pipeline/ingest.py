@@ -80,6 +80,14 @@ def ingest(paths: list[str], options: IngestOptions | None = None) -> IngestResu
     reports: list[FileReport] = []
     for raw in paths:
         for src, fs_path in _expand(raw):
+            if fs_path is not None and fs_path.is_file():
+                from .bulk import ingest_file  # big or mixed line logs: grouped column-wise
+
+                ctx0 = ParseContext(src, opts.tz, opts.anchor_date, mtime=_mtime(fs_path))
+                if (bulk := ingest_file(src, fs_path, opts, ctx0)) is not None:
+                    events.extend(bulk[0])
+                    reports.append(bulk[1])
+                    continue
             try:
                 fmt, source, decode_warnings = _open(src, fs_path, opts)
             except InputError as e:

@@ -87,12 +87,16 @@ class Usage:
     cached: int = 0
     seconds: float = 0.0
 
-    def add(self, raw: BaseMessage | None, seconds: float) -> None:
+    log: list[dict[str, Any]] = field(default_factory=list)  # one row per model call
+
+    def add(self, raw: BaseMessage | None, seconds: float, tag: str = "") -> None:
         meta = getattr(raw, "usage_metadata", None) or {}
-        self.input_tokens += int(meta.get("input_tokens", 0) or 0)
-        self.output_tokens += int(meta.get("output_tokens", 0) or 0)
+        tin, tout = int(meta.get("input_tokens", 0) or 0), int(meta.get("output_tokens", 0) or 0)
+        self.input_tokens += tin
+        self.output_tokens += tout
         self.calls += 1
         self.seconds += seconds
+        self.log.append({"tag": tag, "seconds": round(seconds, 3), "input_tokens": tin, "output_tokens": tout})
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -273,7 +277,7 @@ def structured_call(
             if not _transient(e) and not isinstance(e, openai.APIStatusError):
                 # the SDK parses json_schema answers itself: a malformed answer
                 # surfaces here as a validation error, which deserves a re-ask
-                backend.usage.add(None, time.monotonic() - started)
+                backend.usage.add(None, time.monotonic() - started, tag)
                 problems = [_short(e)]
                 convo = _reask(messages, getattr(e, "doc", "") or raw_text, problems)
                 continue
@@ -289,7 +293,7 @@ def structured_call(
                 unreachable=down,
             ) from e
         raw = out.get("raw")
-        backend.usage.add(raw, time.monotonic() - started)
+        backend.usage.add(raw, time.monotonic() - started, tag)
         raw_text = _raw_text(raw)
         parsed, err = out.get("parsed"), out.get("parsing_error")
         if isinstance(parsed, schema) and err is None:

@@ -15,9 +15,10 @@ Known people's names become stable labels ``person-1``... that only the local
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,9 @@ from pipeline import redact_rules
 from pipeline.redact_rules import PII_RULES, SECRET_RULES, WORD, Rule
 
 __all__ = ["Finding", "Redactor", "from_spec", "placeholder"]
+
+_PLACEHOLDER = re.compile(r"\[REDACTED:[a-z0-9_]+\]")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 _GROUPS = ("emails", "phones", "ips", "names")
 _ALIASES = {"email": "emails", "phone": "phones", "ip": "ips", "name": "names", "secret": "secrets"}
@@ -38,7 +42,7 @@ def _key_at(text: str, pos: int) -> str:
     while begin > 0 and (text[begin - 1] in WORD or text[begin - 1] in ".-"):
         begin -= 1
     m = _KEY_CHARS.match(text, pos)
-    return text[begin : m.end() if m else pos].lstrip("-")
+    return text[begin : m.end() if m else pos]
 
 
 def placeholder(kind: str) -> str:
@@ -68,6 +72,76 @@ def mask(value: str) -> str:
     return "…"
 
 
+def _find_all(hay: str, lit: str) -> list[int]:
+    out = []
+    i = hay.find(lit)
+    while i >= 0:
+        out.append(i)
+        i = hay.find(lit, i + 1)
+    return out
+
+
+def _placeholders(text: str) -> list[tuple[int, int]]:
+    """Spans of earlier placeholders: no hit may touch them (keeps redact idempotent)."""
+    if "[REDACTED:" not in text:
+        return []
+    return [m.span() for m in _PLACEHOLDER.finditer(text)]
+
+
+def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    i = bisect.bisect_right(spans, (end, end))
+    return i > 0 and spans[i - 1][1] > start
+
+
+class _Compiled:
+    """A rule with its compiled regexes and the bookkeeping to turn matches into hits."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.pattern = rule.compile()
+        self.trig = re.compile(rule.trig) if rule.trig else None
+        self.values = [g for g in "vwxy" if g in self.pattern.groupindex]
+
+    def matches(self, text: str, positions: list[int]) -> Iterator[re.Match[str]]:
+        rule, pattern = self.rule, self.pattern
+        if rule.anchored:
+            for p in sorted(set(positions)):
+                m = pattern.match(text, p + rule.offset) if p + rule.offset >= 0 else None
+                if m is not None:
+                    yield m
+            return
+        done = -1  # unanchored: search each trigger's line once
+        for p in sorted(positions):
+            if p < done:
+                continue
+            begin = text.rfind("\n", 0, p) + 1
+            stop = text.find("\n", p)
+            stop = len(text) if stop < 0 else stop
+            end = min(len(text), max(stop, begin + rule.reach))
+            pos = begin
+            while (m := pattern.search(text, pos, end)) is not None:
+                yield m
+                pos = m.start() + 1  # overlapping retries: a rejected hit must not hide one
+            done = stop
+
+    def hit(self, m: re.Match[str], text: str, order: int) -> Iterator[tuple[int, int, int, int, str]]:
+        rule = self.rule
+        if rule.bound and m.start() > 0 and text[m.start() - 1] in WORD:
+            return
+        start, end = m.span()
+        for g in self.values:
+            if m.start(g) >= 0:
+                start, end = m.span(g)
+                break
+        if end <= start:
+            return
+        key = _key_at(text, m.start()) if rule.kind == "keyword" else ""
+        if rule.validate and not rule.validate(text[start:end], key):
+            return
+        kind = redact_rules.keyword_kind(key) if rule.kind == "keyword" else rule.kind
+        yield m.start(), order, start, end, kind
+
+
 class Redactor:
     def __init__(
         self, *, emails: bool = True, phones: bool = True, ips: bool = False, names: bool = False
@@ -79,7 +153,7 @@ class Redactor:
         self.findings: list[Finding] = []
         self.name_map: dict[str, str] = {}  # label -> name as first given; local use only
         self._labels: dict[str, str] = {}  # casefolded name -> label
-        self._compiled: tuple[re.Pattern[str], list[Rule], list[list[str]]] | None = None
+        self._compiled: list[_Compiled] | None = None
 
     def __repr__(self) -> str:
         on = [g for g in _GROUPS if getattr(self, g)]
@@ -104,17 +178,12 @@ class Redactor:
             r"\bperson-\d+\b", lambda m: self.name_map.get(m.group(0), m.group(0)), text
         )
 
-    def _pattern(self) -> tuple[re.Pattern[str], list[Rule], list[list[str]]]:
+    def _compiled_rules(self) -> list[_Compiled]:
         if self._compiled is None:
-            enabled = [r for r in PII_RULES if getattr(self, r.group)]
-            names = list(self.name_map.values()) if self.names else []
-            pattern, rules = redact_rules.build(SECRET_RULES + enabled, names)
-            # Per rule, the groups holding the part to replace (else: the whole match).
-            values = [
-                [f"{g}{i}" for g in "vwxy" if f"{g}{i}" in pattern.groupindex]
-                for i in range(len(rules))
-            ]
-            self._compiled = pattern, rules, values
+            rules = SECRET_RULES + [r for r in PII_RULES if getattr(self, r.group)]
+            if self.names and self.name_map:
+                rules.append(redact_rules.name_rule(list(self.name_map.values())))
+            self._compiled = [_Compiled(rule) for rule in rules]
         return self._compiled
 
     # -- redaction
@@ -123,41 +192,48 @@ class Redactor:
         """Return ``text`` with every finding replaced; record the findings."""
         if not text:
             return text
-        pattern, rules, values = self._pattern()
+        hits = sorted(self._scan(text), key=lambda h: (h[0], h[1]))
         out: list[str] = []
-        last = pos = 0
-        while (m := pattern.search(text, pos)) is not None:
-            idx = int(m.lastgroup[2:])  # type: ignore[index]
-            rule = rules[idx]
-            if not rule.kind:  # an existing placeholder: step over it
-                pos = m.end()
-                continue
-            start, end = m.span()
-            for g in values[idx]:
-                if m.start(g) >= 0:
-                    start, end = m.span(g)
-                    break
+        last = line = cursor = 0
+        for m_start, _order, start, end, kind in hits:
+            if m_start < last:
+                continue  # inside a hit already taken: the earlier-starting one wins
+            line += text.count("\n", cursor, start)
+            cursor = start
+            col = start - text.rfind("\n", 0, start)
             value = text[start:end]
-            key = _key_at(text, m.start()) if rule.kind == "keyword" else ""
-            if (rule.bound and m.start() > 0 and text[m.start() - 1] in WORD) or (
-                rule.validate and not rule.validate(value, key)
-            ):
-                # Retry one character on, so a rejected wide hit cannot hide a real one.
-                pos = m.start() + 1
-                continue
-            kind = redact_rules.keyword_kind(key) if rule.kind == "keyword" else rule.kind
             repl = self._labels.get(value.casefold(), "person") if kind == "name" else placeholder(kind)
-            line = text.count("\n", 0, start) + 1
-            col = start - (text.rfind("\n", 0, start) + 1) + 1
-            self.findings.append(Finding(kind, mask(value), where, line, col))
+            self.findings.append(Finding(kind, mask(value), where, line + 1, col))
             out += (text[last:start], repl)
-            last = pos = end
-            if end == m.start():  # pragma: no cover - an empty value; never loop in place
-                pos += 1
+            last = end
         if not out:
             return text
         out.append(text[last:])
         return "".join(out)
+
+    def _scan(self, text: str) -> Iterator[tuple[int, int, int, int, str]]:
+        """Yield validated hits as (match start, rule order, start, end, kind)."""
+        low = text.lower()
+        if len(low) != len(text):  # a few non-ASCII letters lower to two chars
+            low = text.translate(_ASCII_LOWER)
+        protected = _placeholders(text)
+        found: dict[tuple[bool, str], list[int]] = {}
+        for order, c in enumerate(self._compiled_rules()):
+            hay = low if c.rule.nocase else text
+            positions: list[int] = []
+            for lit in c.rule.lits:
+                key = (c.rule.nocase, lit)
+                if key not in found:
+                    found[key] = _find_all(hay, lit)
+                positions += found[key]
+            if c.trig is not None:
+                positions += [m.start() for m in c.trig.finditer(hay)]
+            if not positions:
+                continue
+            for m in c.matches(text, positions):
+                for hit in c.hit(m, text, order):
+                    if not protected or not _overlaps(protected, hit[2], hit[3]):
+                        yield hit
 
     def redact_data(self, data: Any, where: str = "") -> Any:
         """Redact every string inside nested dicts/lists (values and keys)."""

