@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,local,memory]'
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/mermaid --no-audit --no-fund --loglevel=error; else echo "npm not found: Mermaid syntax tests will be skipped"; fi
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -283,12 +283,8 @@ def incidents(names: Sequence[str] | None = None) -> list[Path]:
 def available_backends() -> list[str]:
     from pipeline.local_llm import local_available
 
-    out = ["offline"]
-    if local_available():
-        out.append("local")
-    if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
-        out.append("openai")
-    return out
+    endpoint = os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
+    return ["offline", *(["local"] if local_available() else []), *(["openai"] if endpoint else [])]
 
 
 def approve(_draft: Any) -> ReviewDecision:
@@ -359,10 +355,10 @@ def print_table(rows: Sequence[Row]) -> None:
 
     table = Table(title="draft-incident eval", show_lines=False)
     for col in COLUMNS:
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=col in ("incident", "backend"), overflow="fold")
     for row in rows:
         table.add_row(*table_cells(row), style="bold" if row.incident == "TOTAL" else None)
-    Console(width=max(160, Console().width)).print(table)
+    Console(width=max(200, Console().width)).print(table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

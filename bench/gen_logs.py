@@ -35,6 +35,7 @@ SPIKE_MARK = "POST /api/checkout -> 503"
 
 _SERVICES = ("checkout", "cart", "search", "auth", "billing", "inventory")
 _USERS = ("alice", "bob", "carol", "dave", "erin")
+_TERMS = tuple(f"{a}+{b}" for a in ("red", "blue", "tall", "cheap", "new") for b in ("shoes", "lamp", "desk", "phone", "bag", "coat"))
 
 
 @dataclass
@@ -127,7 +128,7 @@ def background(r: random.Random, ts: datetime) -> str:
             (f"/api/items/{r.randrange(10**5)}", 200),
             ("/health", 200),
             ("/api/cart", 201),
-            (f"/api/search?q={_hex(r, 6)}", 200),
+            (f"/api/search?q={r.choice(_TERMS)}", 200),
             ("/favicon.ico", 404),
             (f"/static/app.{_hex(r, 8)}.js", 304),
         )

@@ -1,8 +1,9 @@
 """The GitHub Action's one step: inputs from the environment -> ``draft-incident``.
 
-Run by ``action.yml`` as ``python "$GITHUB_ACTION_PATH/pipeline/action.py"`` (a
-script path, not ``-m``: the caller's checkout may hold a ``pipeline`` package of
-its own). Standard library only. Every value arrives through an environment
+Run by ``action.yml`` as ``python -I "$GITHUB_ACTION_PATH/pipeline/action.py"``:
+a script path rather than ``-m`` (the caller's checkout, the working directory, may
+hold a ``pipeline`` package of its own), isolated (``-I``: neither the working
+directory nor this script's directory is put on ``sys.path``). Standard library only. Every value arrives through an environment
 variable, never through the command line of a ``run:`` script:
 
 - ``INPUT_LOGS``, ``INPUT_CHAT``: paths, folders or globs, one per line or

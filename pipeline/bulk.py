@@ -18,6 +18,7 @@ the result has the same templates and counts as the per-line path.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -55,10 +56,7 @@ _CLF = (
     r"(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2})(?: (?P<zone>[+-][0-9]{4}))?\]"
 )
 _EPOCH = r'"(?:ts|time|timestamp|@timestamp)"\s*:\s*(?P<sec>[0-9]{10})(?:\.(?P<frac>[0-9]{1,6}))?[,}]'
-# digits the raw key must keep: syslog PRI, HTTP status, numeric (pino) levels
-# decide the severity, and lines of different severity must never share a key
-_HINT = r'(^<[0-9]{1,3}>|" [0-9]{3} |"(?:level|lvl|severity)":\s*[0-9]+)'
-_VARIABLE = r"[0-9a-fA-F]{8,}|[0-9]+"
+_STATUS = r'^[^"]{0,600}\] "(?:[^"\\]|\\.)*" ([0-9]{3}) '  # access log status
 # keys that survive pruning when there are too many: anything that may be the incident
 _KEEP = (
     r"(?i)err|crit|fatal|emerg|alert|panic|warn|deploy|roll|revert|restart|oom|kill|"
@@ -158,9 +156,16 @@ def ingest_file(
     state = _State()
     years = _year_map(ctx)
     try:
-        with path.open("rb") as f:
-            for offset, first_no, block in _blocks(f):
-                _add_block(state, _frame(block, offset, first_no, src, state, ctx.tz, years))
+        with path.open("rb") as f, ThreadPoolExecutor(1) as pool:
+            # the next block is decoded and split while polars works on this one
+            pending = None
+            for blk in _blocks(f):
+                nxt = pool.submit(_prepare, *blk)
+                if pending is not None:
+                    _add_block(state, _frame(pending.result(), src, state, ctx.tz, years))
+                pending = nxt
+            if pending is not None:
+                _add_block(state, _frame(pending.result(), src, state, ctx.tz, years))
         events = _represent(state, p, src, path)
     except OSError as e:
         raise InputError(f"{src}: cannot read ({e.strerror})") from None
@@ -231,53 +236,69 @@ def _year_map(ctx: ParseContext) -> dict[str, str]:
     return out
 
 
-def _frame(
-    block: bytes,
-    offset: int,
-    first_no: int,
-    src: str,
-    state: _State,
-    tz: tzinfo,
-    years: dict[str, str],
-) -> pl.DataFrame:
-    """One row per timed line: raw key, UTC time (naive), line, offset, number."""
-    import polars as pl
+@dataclass
+class _Block:
+    lines: list[str]
+    keys: list[str]
+    offset: int
+    first_no: int
+    bad_utf8: int | None = None  # byte offset of the first invalid byte
 
+
+# Key masking in Python, not regex: deleting every digit and hex letter with
+# bytes.translate costs ~0.03 s per 8 MB, a regex replace_all ~0.25 s. Numbers,
+# ids, IPs and timestamps vanish; words keep their other letters, enough to
+# keep different messages apart (the precise template comes later).
+_DELETE = b"0123456789abcdefABCDEF"
+
+
+def _prepare(offset: int, first_no: int, block: bytes) -> _Block:
+    """The per-block Python part (runs in a helper thread, beside polars)."""
+    bad = None
     if offset == 0 and block.startswith(b"\xef\xbb\xbf"):
         block, offset = block[3:], 3
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError as e:
-        if not any("not valid UTF-8" in w for w in state.warnings):
-            state.warnings.append(
-                f"{src}: not valid UTF-8 (byte {offset + e.start}); decoded with replacement characters"
-            )
+        bad = offset + e.start
         text = block.decode("utf-8", errors="replace")
-    lines = pl.Series("raw", [text]).str.split("\n").explode()
-    lines = lines.slice(0, len(lines) - 1)  # the block ends with "\n"
-    size = lines.str.len_bytes() + 1
-    df = pl.DataFrame({"raw": lines}).with_columns(
-        off=(size.cum_sum() - size + offset).cast(pl.Int64),
-        no=pl.int_range(first_no + 1, first_no + 1 + len(lines), dtype=pl.Int64),
-    )
+    keys = block.translate(None, _DELETE).decode("utf-8", errors="replace")
+    # both end with "\n": drop the empty last piece
+    return _Block(text.split("\n")[:-1], keys.split("\n")[:-1], offset, first_no, bad)
+
+
+def _frame(b: _Block, src: str, state: _State, tz: tzinfo, years: dict[str, str]) -> pl.DataFrame:
+    """One row per timed line: raw key, UTC time (naive), line, offset, number."""
+    import polars as pl
+
+    if b.bad_utf8 is not None and not any("not valid UTF-8" in w for w in state.warnings):
+        state.warnings.append(
+            f"{src}: not valid UTF-8 (byte {b.bad_utf8}); decoded with replacement characters"
+        )
+    n = len(b.lines)
+    df = pl.DataFrame({"raw": b.lines, "k": b.keys}, schema={"raw": pl.String, "k": pl.String})
+    size = pl.col("raw").str.len_bytes() + 1
     line = pl.col("raw").str.strip_chars_end("\r").str.slice(0, MAX_LINE)
-    df = df.select(line.alias("line"), "off", "no").with_columns(
-        ts=_timestamp(pl.col("line"), tz, years),
-        key=pl.concat_str(
-            pl.col("line").str.extract(_HINT, 1).fill_null(""),
-            pl.col("line").str.slice(0, KEY_CHARS).str.replace_all(_VARIABLE, "#"),
+    df = df.select(
+        line.alias("line"),
+        (size.cum_sum() - size + b.offset).cast(pl.Int64).alias("off"),
+        pl.int_range(b.first_no + 1, b.first_no + 1 + n, dtype=pl.Int64).alias("no"),
+        _timestamp(line, tz, years).alias("ts"),
+        # digits that decide the severity stay in the key: syslog PRI, HTTP status
+        pl.concat_str(
+            line.str.extract(r"^<([0-9]{1,3})>", 1).fill_null(""),
+            line.str.extract(_STATUS, 1).fill_null(""),
+            pl.col("k").str.strip_chars_end("\r").str.slice(0, KEY_CHARS),
             separator="|",
-        ),
+        ).alias("key"),
     )
-    blank = df.select(pl.col("line").str.strip_chars().str.len_bytes() == 0).to_series()
-    timed = df.filter(pl.col("ts").is_not_null())
-    state.lines += len(df)
-    missing = df.filter(pl.col("ts").is_null() & ~blank)
+    state.lines += n
+    missing = df.filter(pl.col("ts").is_null() & (pl.col("line").str.strip_chars() != ""))
     if len(missing):
         state.no_time += len(missing)
         if state.first_no_time is None:
             state.first_no_time = int(missing["no"][0])
-    return timed
+    return df.filter(pl.col("ts").is_not_null())
 
 
 def _timestamp(line: pl.Expr, tz: tzinfo, years: dict[str, str]) -> pl.Expr:

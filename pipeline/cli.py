@@ -51,8 +51,9 @@ def _instant(flag: str, value: str | None, tz: Any) -> datetime | None:
         fail(2, f"{flag}: {e}")
 
 
-class _Sigterm(Exception):
-    pass
+class _Sigterm(BaseException):
+    """A BaseException like KeyboardInterrupt, so no ``except Exception`` on the way
+    (the re-ask loop in llm.structured_call) mistakes it for a bad answer."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

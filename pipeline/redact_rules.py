@@ -391,14 +391,17 @@ PII_RULES: list[Rule] = [
         group="phones",
         validate=_phone,
     ),
-    Rule(
-        "phone",
-        r"(?<![\w.+/:-])(?:1[ .-])?(?:\(\d{3}\) ?\d{3}-|\d{3}(?P<s>[-.])\d{3}(?P=s))\d{4}"
-        r"(?![\w]|[.:-]\d)",
-        trig=r"[-.)] ?\d{3}[-.]\d{4}",
-        group="phones",
-        validate=_phone,
-        anchored=False,
+    *(
+        Rule(  # 415-555-0134, (415) 555-0134, 415.555.0134: triggered by the last group
+            "phone",
+            r"(?<![\w.+/:-])(?:1[ .-])?(?:\(\d{3}\) ?\d{3}-|\d{3}(?P<s>[-.])\d{3}(?P=s))\d{4}"
+            r"(?![\w]|[.:-]\d)",
+            trig=trig,
+            group="phones",
+            validate=_phone,
+            anchored=False,
+        )
+        for trig in (r"-\d{4}(?!\d)", r"\.\d{4}(?!\d)")
     ),
     Rule(
         "ip",

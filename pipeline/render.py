@@ -62,7 +62,7 @@ def _mermaid(report: Report) -> list[str]:
         return []
     lines = ["```mermaid", "flowchart TD"]
     for n, t in enumerate(tl):
-        label = " ".join(t.text.split())[:70]
+        label = "".join(c for c in " ".join(t.text.split()) if c.isprintable())[:70]
         # entity codes keep quotes and brackets from ending the label
         for ch, code in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("`", "#96;")):
             label = label.replace(ch, code)

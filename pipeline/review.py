@@ -58,17 +58,20 @@ def decide(
             show(f"Using the review decision saved earlier: {decision.status}.")
         return decision
     r = draft.reflexion
+    # an edit saved by an earlier, interrupted review is offered again, not lost
+    edit = cache.get(_key(draft) + "-edit") if cache else None
+    adjustment: str | None = str((edit or {}).get("adjustment") or "") or None
     if show:
         show(
             "\nReflexion (Agent Learning), for your approval:\n"
             f"  Context:    {r.context}\n  Lesson:     {r.lesson}\n  Adjustment: {r.adjustment}\n"
+            + (f"  Your edit (saved earlier): {adjustment}\n" if adjustment else "")
         )
-    adjustment: str | None = None
     while True:
         choice = ask("Approve the adjustment? [a]pprove / [e]dit / [r]eject / [p]ending", "a")
         choice = (choice or "").strip().lower()[:1]
         if choice == "e":
-            adjustment = ask("New adjustment", r.adjustment).strip() or None
+            adjustment = ask("New adjustment", adjustment or r.adjustment).strip() or None
             if cache and adjustment:  # keep the edit even if the run dies right after
                 cache.put(_key(draft) + "-edit", {"adjustment": adjustment})
             continue

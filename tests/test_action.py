@@ -370,6 +370,26 @@ def test_path_lists_and_paginated_output_are_read_like_the_runner_gives_them() -
     ]  # fmt: skip
 
 
+def test_draft_workflow_skips_an_incident_whose_branch_exists(repo: Path) -> None:
+    """Redrafting would force-push over the edits of a review in progress."""
+    s = step(load(DRAFT_WF), "Skip if this incident already has a draft branch")
+    assert s["env"]["ISSUE_NUMBER"] == "${{ github.event.issue.number || inputs.issue-number }}"
+    script = repo.parent / "skip.sh"
+    script.write_text(s["run"], encoding="utf-8")
+
+    def skip() -> str:
+        out = repo.parent / "skip_output"
+        out.write_text("", encoding="utf-8")
+        env = {**os.environ, "ISSUE_NUMBER": str(ISSUE), "GITHUB_OUTPUT": str(out)}
+        cmd = ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)]
+        subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
+        return out.read_text(encoding="utf-8")
+
+    assert skip() == ""
+    git(repo, "push", "-q", "origin", f"main:refs/heads/incident/{ISSUE}")
+    assert skip() == "skip=true\n"
+
+
 # ------------------------------------------------------------------ the review approves
 
 

@@ -23,7 +23,9 @@ from tests import fakes
 from tests.conftest import MINI, ROOT
 
 CHECKER = ROOT / "tests" / "mermaid"
-FIXTURES = sorted(p for p in (ROOT / "fixtures").iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+FIXTURES = sorted(
+    p for p in (ROOT / "fixtures").iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
+)
 FENCE = re.compile(r"^```mermaid\n(.*?)^```$", re.M | re.S)
 
 HOSTILE = {
@@ -68,7 +70,9 @@ def _with_timeline(report: Report, texts: list[str]) -> Report:
     base = report.draft.timeline
     assert base, "the mini incident must have a timeline to mutate"
     entries = [base[i % len(base)].model_copy(update={"text": t}) for i, t in enumerate(texts)]
-    return report.model_copy(update={"draft": report.draft.model_copy(update={"timeline": entries})})
+    return report.model_copy(
+        update={"draft": report.draft.model_copy(update={"timeline": entries})}
+    )
 
 
 def _node_ready() -> str | None:
@@ -76,7 +80,9 @@ def _node_ready() -> str | None:
     node = shutil.which("node")
     if node is None:
         return "node is not installed: cannot run the real Mermaid parser"
-    if (CHECKER / "node_modules" / "mermaid").is_dir() and (CHECKER / "node_modules" / "jsdom").is_dir():
+    if (CHECKER / "node_modules" / "mermaid").is_dir() and (
+        CHECKER / "node_modules" / "jsdom"
+    ).is_dir():
         return None
     npm = shutil.which("npm")
     if npm is None:
@@ -87,7 +93,9 @@ def _node_ready() -> str | None:
             check=True, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
     except (subprocess.SubprocessError, OSError) as e:
-        return f"tests/mermaid/node_modules is missing and `npm ci --prefix tests/mermaid` failed: {e}"
+        return (
+            f"tests/mermaid/node_modules is missing and `npm ci --prefix tests/mermaid` failed: {e}"
+        )
     return None
 
 
@@ -124,7 +132,7 @@ def _cases(tmp: Path) -> tuple[dict[str, str], Report]:
 BROKEN = {
     # a label whose quote is not escaped ends the label early: must be rejected
     "negative:raw-quote": 'flowchart TD\n    t0["14:03 said "hi" loudly"]\n    t0 --> t1\n',
-    "negative:dangling-arrow": "flowchart TD\n    t0[\"a\"] -->\n",
+    "negative:dangling-arrow": 'flowchart TD\n    t0["a"] -->\n',
     "negative:not-a-diagram": "this is not mermaid at all",
 }
 
@@ -154,8 +162,16 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         names.append(case)
         diagrams.append(text)
     code, results, stderr = run_checker(diagrams)
-    assert len(results) == len(diagrams), f"checker printed {len(results)} results for {len(diagrams)} diagrams: {stderr}"
-    return {"code": code, "results": results, "per_case": per_case, "diagrams": diagrams, "mini": mini}
+    assert len(results) == len(diagrams), (
+        f"checker printed {len(results)} results for {len(diagrams)} diagrams: {stderr}"
+    )
+    return {
+        "code": code,
+        "results": results,
+        "per_case": per_case,
+        "diagrams": diagrams,
+        "mini": mini,
+    }
 
 
 REPORT_CASES = ["offline:mini", *(f"offline:{fx.name}" for fx in FIXTURES), "fake:mini"]
@@ -202,10 +218,13 @@ def test_negative_control_is_rejected(checked: dict[str, Any], case: str) -> Non
     assert checked["code"] == 1
 
 
+@pytest.mark.slow  # a second node process (mermaid import costs seconds); the module batch uses one
 def test_checker_exit_zero_when_all_parse() -> None:
     if reason := _node_ready():
         pytest.skip(reason)
-    code, results, stderr = run_checker(['flowchart TD\n    t0["14:03 ok"]\n    t1["14:05 ok"]\n    t0 --> t1\n'])
+    code, results, stderr = run_checker(
+        ['flowchart TD\n    t0["14:03 ok"]\n    t1["14:05 ok"]\n    t0 --> t1\n']
+    )
     assert code == 0, stderr
     assert results == [{"index": 0, "source": "<stdin>[0]", "ok": True, "type": "flowchart-v2"}]
 
