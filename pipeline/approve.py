@@ -16,6 +16,9 @@ _TITLE = re.compile(r"\A# Incident Report: ")
 _REFLEXION = "## Reflexion (Agent Learning)"
 
 
+PLACEHOLDER = "To be written by the reviewer"  # offline drafts leave the lesson to a human
+
+
 class ApproveError(Exception):
     pass
 
@@ -40,6 +43,10 @@ def set_status(
     if not m:
         raise ApproveError(f"{path}: the Reflexion section has no Approval line")
     state = "rejected" if reject else "approved"
+    if not reject and PLACEHOLDER in sections[1][: m.start()]:
+        raise ApproveError(
+            f"{path}: the Reflexion lesson is still the offline placeholder; write it before approving"
+        )
     if m.group("state") == state and f"@{approver_name(approver)} " in m.group(0):
         return False
     decision = ReviewDecision(status=state, approver=approver, at=now or datetime.now(UTC))  # type: ignore[arg-type]

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .ingest import FileReport, IngestOptions
 
 BULK_MIN_BYTES = 5 * 2**20  # below this the per-line path is fast enough and exact
-BLOCK_BYTES = 8 * 2**20  # one polars column per block: bounds the working set
+BLOCK_BYTES = 4 * 2**20  # one polars column per block: bounds the working set
 KEY_CHARS = 512  # raw key prefix; template_of looks at 400 chars of the message
 MAX_KEYS = 100_000  # distinct raw keys kept; rare info-level keys beyond are dropped
 OPEN_MINUTES = 10  # per-minute counts kept open for lines arriving slightly out of order
@@ -54,9 +54,9 @@ _ISO = (
 _CLF = (
     r"\[(?P<day>[0-9]{2})/(?P<mon>[A-Z][a-z]{2})/(?P<year>[0-9]{4}):"
     r"(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2})(?: (?P<zone>[+-][0-9]{4}))?\]"
+    r'(?: "(?:[^"\\]|\\.)*" (?P<status>[0-9]{3}) )?'  # the status decides the severity
 )
 _EPOCH = r'"(?:ts|time|timestamp|@timestamp)"\s*:\s*(?P<sec>[0-9]{10})(?:\.(?P<frac>[0-9]{1,6}))?[,}]'
-_STATUS = r'^[^"]{0,600}\] "(?:[^"\\]|\\.)*" ([0-9]{3}) '  # access log status
 # keys that survive pruning when there are too many: anything that may be the incident
 _KEEP = (
     r"(?i)err|crit|fatal|emerg|alert|panic|warn|deploy|roll|revert|restart|oom|kill|"
@@ -227,13 +227,10 @@ def _blocks(f: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[tuple[int, int, by
 
 
 def _year_map(ctx: ParseContext) -> dict[str, str]:
-    """Year of each year-less syslog day, decided the way a fresh syslog reader
-    decides it (the representative is re-read by one), so times agree."""
-    out: dict[str, str] = {}
-    for mon, m in MONTHS.items():
-        for day in range(1, 32):
-            out[f"{mon} {day}"] = str(YearGuess(ctx)(m, day))
-    return out
+    """Year of year-less syslog stamps per month, decided the way a fresh syslog
+    reader decides it (the representative is re-read by one), so times agree
+    (a per-day map would be exact at the decision edge but costs a slow lookup)."""
+    return {mon: str(YearGuess(ctx)(m, 15)) for mon, m in MONTHS.items()}
 
 
 @dataclass
@@ -278,20 +275,30 @@ def _frame(b: _Block, src: str, state: _State, tz: tzinfo, years: dict[str, str]
     n = len(b.lines)
     df = pl.DataFrame({"raw": b.lines, "k": b.keys}, schema={"raw": pl.String, "k": pl.String})
     size = pl.col("raw").str.len_bytes() + 1
-    line = pl.col("raw").str.strip_chars_end("\r").str.slice(0, MAX_LINE)
     df = df.select(
-        line.alias("line"),
+        pl.col("raw").str.strip_chars_end("\r").str.slice(0, MAX_LINE).alias("line"),
         (size.cum_sum() - size + b.offset).cast(pl.Int64).alias("off"),
         pl.int_range(b.first_no + 1, b.first_no + 1 + n, dtype=pl.Int64).alias("no"),
-        _timestamp(line, tz, years).alias("ts"),
-        # digits that decide the severity stay in the key: syslog PRI, HTTP status
-        pl.concat_str(
-            line.str.extract(r"^<([0-9]{1,3})>", 1).fill_null(""),
-            line.str.extract(_STATUS, 1).fill_null(""),
-            pl.col("k").str.strip_chars_end("\r").str.slice(0, KEY_CHARS),
-            separator="|",
-        ).alias("key"),
+        pl.col("k").str.strip_chars_end("\r").str.slice(0, KEY_CHARS),
     )
+    # Materialized in stages: an eager select re-evaluates a shared
+    # sub-expression (a struct of regex captures) once per use.
+    c = pl.col
+    line = c("line")
+    df = df.with_columns(
+        line.str.extract_groups(_SYSLOG).alias("sy"),
+        line.str.extract_groups(_ISO).alias("iso"),
+        line.str.extract_groups(_CLF).alias("clf"),
+        line.str.extract_groups(_EPOCH).alias("ep"),
+        line.str.extract(r"^<([0-9]{1,3})>", 1).alias("pri"),
+    ).unnest("sy", "iso", "clf", "ep", separator="_")
+    # digits that decide the severity stay in the key: syslog PRI, HTTP status
+    df = df.with_columns(
+        key=pl.concat_str(
+            c("pri").fill_null(""), c("clf_status").fill_null(""), c("k"), separator="|"
+        )
+    )
+    df = _timestamp(df, tz, years).select("line", "off", "no", "ts", "key")
     state.lines += n
     missing = df.filter(pl.col("ts").is_null() & (pl.col("line").str.strip_chars() != ""))
     if len(missing):
@@ -301,60 +308,54 @@ def _frame(b: _Block, src: str, state: _State, tz: tzinfo, years: dict[str, str]
     return df.filter(pl.col("ts").is_not_null())
 
 
-def _timestamp(line: pl.Expr, tz: tzinfo, years: dict[str, str]) -> pl.Expr:
-    """UTC time of each line (naive), from the first pattern that matches:
-    syslog at the line start, ISO-8601 (JSON values too), access-log brackets,
-    JSON epoch seconds. Lines with a zone use it; naive ones are read in ``tz``."""
+def _timestamp(df: pl.DataFrame, tz: tzinfo, years: dict[str, str]) -> pl.DataFrame:
+    """Adds ``ts``, the UTC time (naive) of each line from the first pattern that
+    matched: syslog at the line start, ISO-8601 (JSON values too), access-log
+    brackets, JSON epoch seconds. A written zone is used; naive times are in ``tz``.
+    Each source is parsed on its own (mostly-null) column: cheaper than building
+    one normalized string per line."""
     import polars as pl
 
-    sy = line.str.extract_groups(_SYSLOG)
-    iso = line.str.extract_groups(_ISO)
-    clf = line.str.extract_groups(_CLF)
-    ep = line.str.extract_groups(_EPOCH)
-    sy_day = pl.concat_str(sy.struct["mon"], sy.struct["day"].str.strip_chars_start("0"), separator=" ")
-    sy_text = pl.concat_str(
-        sy_day.replace_strict(years, default=None),
-        sy.struct["mon"].replace_strict(_MONTH_NUM, default=None),
-        sy.struct["day"].str.zfill(2),
-        separator="-",
+    c = pl.col
+    fmt = {"time_unit": "us", "strict": False}
+    clock = c("iso_clock")
+    wall = pl.coalesce(
+        pl.concat_str(
+            c("sy_mon").replace_strict(years, default=None), "sy_mon", "sy_day", "sy_clock",
+            separator=" ",
+        ).str.to_datetime("%Y %b %d %H:%M:%S", **fmt),  # type: ignore[arg-type]
+        pl.concat_str(
+            c("iso_date").str.replace_all("/", "-", literal=True),
+            pl.when(clock.str.len_bytes() == 5).then(clock + ":00").otherwise(clock),
+            separator=" ",
+        ).str.to_datetime("%Y-%m-%d %H:%M:%S", **fmt),  # type: ignore[arg-type]
+        pl.concat_str("clf_day", "clf_mon", "clf_year", "clf_clock", separator=" ").str.to_datetime(
+            "%d %b %Y %H:%M:%S", **fmt  # type: ignore[arg-type]
+        ),
     )
-    clock = iso.struct["clock"]
-    iso_text = pl.concat_str(
-        iso.struct["date"].str.replace_all("/", "-"),
-        pl.when(clock.str.len_bytes() == 5).then(clock + ":00").otherwise(clock),
-        separator=" ",
-    )
-    clf_text = pl.concat_str(
-        clf.struct["year"],
-        clf.struct["mon"].replace_strict(_MONTH_NUM, default=None),
-        clf.struct["day"],
-        separator="-",
-    )
-    text = pl.coalesce(
-        pl.concat_str(sy_text, sy.struct["clock"], separator=" "),
-        iso_text,
-        pl.concat_str(clf_text, clf.struct["clock"], separator=" "),
-    )
-    zone = pl.when(sy.struct["clock"].is_not_null()).then(None).otherwise(
-        pl.coalesce(iso.struct["zone"], clf.struct["zone"])
-    )
-    frac = pl.when(sy.struct["clock"].is_null()).then(iso.struct["frac"])
-    wall = text.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False) + pl.duration(
-        microseconds=frac.str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int64).fill_null(0)
-    )
-    z = zone.str.replace(":", "")
+    # a syslog stamp wins; it has neither zone nor fraction
+    is_sy = c("sy_clock").is_not_null()
+    z = pl.when(is_sy).then(None).otherwise(pl.coalesce("iso_zone", "clf_zone"))
+    z = z.str.replace(":", "", literal=True)
     offset = pl.when(z == "Z").then(0).otherwise(
         (z.str.slice(1, 2).cast(pl.Int64) * 3600 + z.str.slice(3, 2).cast(pl.Int64) * 60)
         * pl.when(z.str.starts_with("-")).then(-1).otherwise(1)
     )
-    aware = wall - pl.duration(seconds=offset)
+    frac = pl.when(is_sy).then(None).otherwise(c("iso_frac"))
+    micros = frac.str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int64).fill_null(0)
+    df = df.with_columns(wall=wall + pl.duration(microseconds=micros), offset=offset)
     epoch = pl.from_epoch(
-        ep.struct["sec"].cast(pl.Int64) * 1_000_000
-        + ep.struct["frac"].str.pad_end(6, "0").cast(pl.Int64).fill_null(0),
+        c("ep_sec").cast(pl.Int64) * 1_000_000
+        + c("ep_frac").str.pad_end(6, "0").cast(pl.Int64).fill_null(0),
         time_unit="us",
     )
-    return pl.coalesce(
-        pl.when(zone.is_not_null()).then(aware).otherwise(_localize(wall, tz)), epoch
+    return df.with_columns(
+        ts=pl.coalesce(
+            pl.when(c("offset").is_not_null())
+            .then(c("wall") - pl.duration(seconds=c("offset")))
+            .otherwise(_localize(c("wall"), tz)),
+            epoch,
+        )
     )
 
 

@@ -165,13 +165,20 @@ def _message_items(msgs: list[Event], ledger: list[LedgerEntry]) -> list[Evidenc
     return items
 
 
+def inert(text: str) -> str:
+    """Data as the model sees it: one line, and no ``<``/``>``, so a ``</evidence>``
+    or a fake ``<system>`` tag inside a log line or a chat name can't close or open
+    a block of the prompt (the escapes still read as the characters they stand for)."""
+    return " ".join(str(text).split()).replace("<", "&lt;").replace(">", "&gt;")
+
+
 def format_item(item: EvidenceItem) -> str:
     rep = ""
     if item.count > 1 and item.last_ts is not None:
         rep = f" (x{item.count} until {item.last_ts:%H:%M})"
-    actor = item.actor or "-"
-    text = " ".join(item.text.split())
-    return f"{item.id} | {item.ts:%H:%M:%S} | {item.kind} | {item.source} | {actor} | {text}{rep}"
+    actor = inert(item.actor or "-")
+    text = inert(item.text)
+    return f"{item.id} | {item.ts:%H:%M:%S} | {item.kind} | {inert(item.source)} | {actor} | {text}{rep}"
 
 
 def format_pack(items: list[EvidenceItem]) -> str:

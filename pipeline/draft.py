@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from . import prompts
 from .cache import Cache
-from .condense import format_item, format_pack
+from .condense import format_item, format_pack, inert
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
 from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
@@ -215,7 +215,7 @@ def offline_actions(facts: Facts, evidence: Evidence) -> ActionsAnswer:
 
 
 def offline_reflexion() -> ReflexionAnswer:
-    q = "To be written by the reviewer"
+    from .approve import PLACEHOLDER as q
     return ReflexionAnswer(
         context=f"{q}: in which situation does this lesson apply?",
         lesson=f"{q}: what did this incident teach?",
@@ -308,7 +308,7 @@ def draft(
             )
         )
     why_text = "\n".join(f"{i}. {w.question} {w.answer}" for i, w in enumerate(whys, 1))
-    hints = "\n".join(f"{i}: {t}" for i, t in facts.action_hints) or "(none found)"
+    hints = "\n".join(f"{i}: {inert(t)}" for i, t in facts.action_hints) or "(none found)"
     acts = _section(
         sec,
         "actions",

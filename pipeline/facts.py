@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from datetime import datetime, timedelta
 
+from .condense import inert
 from .models import AlertSummary, Event, Evidence, EvidenceItem, Facts, Metric, TimedFact
 
 _ERR = {"critical", "fatal", "emergency", "alert", "error", "err", "crit", "emerg", "severe"}
@@ -228,7 +229,7 @@ def describe(f: Facts) -> str:
         f"mitigate {m(f.time_to_mitigate)}, resolve {m(f.time_to_resolve)}",
         "alerts: "
         + "; ".join(
-            f"{a.name} ({a.severity or 'no severity'}) fired {a.fired_count}x"
+            f"{inert(a.name)} ({inert(a.severity or 'no severity')}) fired {a.fired_count}x"
             + (
                 f", {a.duration_minutes:g} min"
                 if a.duration_minutes is not None
@@ -236,7 +237,7 @@ def describe(f: Facts) -> str:
             )
             for a in f.alerts[:10]
         ),
-        f"services: {', '.join(f.services[:10]) or 'unknown'}",
+        f"services: {inert(', '.join(f.services[:10])) or 'unknown'}",
         f"participants: {len(f.participants)}",
     ]
     return "\n".join(lines)

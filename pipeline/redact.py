@@ -30,6 +30,20 @@ __all__ = ["Finding", "Redactor", "from_spec", "placeholder"]
 _PLACEHOLDER = re.compile(r"\[REDACTED:[a-z0-9_]+\]")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
+# Kinds named after the context rather than the token's own format.
+_GENERIC = frozenset(
+    {
+        "secret",
+        "token",
+        "api_key",
+        "password",
+        "auth_header",
+        "url_password",
+        "bearer_token",
+        "basic_auth",
+        "cookie",
+    }
+)
 _GROUPS = ("emails", "phones", "ips", "names")
 _ALIASES = {"email": "emails", "phone": "phones", "ip": "ips", "name": "names", "secret": "secrets"}
 _LABEL_RE = re.compile(r"person-(\d+)")
@@ -59,7 +73,11 @@ class Finding:
 
     @property
     def location(self) -> str:
-        return f"{self.where}:{self.line}:{self.column}" if self.where else f"{self.line}:{self.column}"
+        return (
+            f"{self.where}:{self.line}:{self.column}"
+            if self.where
+            else f"{self.line}:{self.column}"
+        )
 
 
 def mask(value: str) -> str:
@@ -131,7 +149,9 @@ class _Compiled:
                 pos = m.start() + 1  # overlapping retries: a rejected hit must not hide one
             done = stop
 
-    def hit(self, m: re.Match[str], text: str, order: int) -> Iterator[tuple[int, int, int, int, str]]:
+    def hit(
+        self, m: re.Match[str], text: str, order: int
+    ) -> Iterator[tuple[int, int, int, int, str]]:
         rule = self.rule
         if rule.bound and m.start() > 0 and text[m.start() - 1] in WORD:
             return
@@ -182,9 +202,7 @@ class Redactor:
 
     def restore_names(self, text: str) -> str:
         """Map ``person-N`` labels back to names (for the local operator, never the model)."""
-        return re.sub(
-            r"\bperson-\d+\b", lambda m: self.name_map.get(m.group(0), m.group(0)), text
-        )
+        return re.sub(r"\bperson-\d+\b", lambda m: self.name_map.get(m.group(0), m.group(0)), text)
 
     def _compiled_rules(self) -> list[_Compiled]:
         if self._compiled is None:
@@ -201,17 +219,25 @@ class Redactor:
         """Return ``text`` with every finding replaced; record the findings."""
         if not text:
             return text
-        hits = sorted(self._scan(text), key=lambda h: (h[0], h[1]))
+        taken: list[list[Any]] = []  # [match start, start, end, kind]
+        for m_start, _order, start, end, kind in sorted(self._scan(text), key=lambda h: h[:2]):
+            if not taken or m_start >= taken[-1][2]:
+                taken.append([m_start, start, end, kind])
+            elif taken[-1][3] in _GENERIC and kind not in _GENERIC and taken[-1][1] <= start:
+                # "token: xoxb-..." - keep the wider span, but name the specific kind
+                taken[-1][3] = kind
         out: list[str] = []
         last = line = cursor = 0
-        for m_start, _order, start, end, kind in hits:
-            if m_start < last:
-                continue  # inside a hit already taken: the earlier-starting one wins
+        for _m_start, start, end, kind in taken:
             line += text.count("\n", cursor, start)
             cursor = start
             col = start - text.rfind("\n", 0, start)
             value = text[start:end]
-            repl = self._labels.get(value.casefold(), "person") if kind == "name" else placeholder(kind)
+            repl = (
+                self._labels.get(value.casefold(), "person")
+                if kind == "name"
+                else placeholder(kind)
+            )
             self.findings.append(Finding(kind, mask(value), where, line + 1, col))
             out += (text[last:start], repl)
             last = end
@@ -297,7 +323,9 @@ def from_spec(spec: str) -> Redactor:
     """
     items = [s.strip().lower() for s in spec.split(",")]
     if not spec.strip() or any(not s for s in items):
-        raise ValueError(f"--redact {spec!r}: empty item; use e.g. 'secrets,emails,phones' or 'all'")
+        raise ValueError(
+            f"--redact {spec!r}: empty item; use e.g. 'secrets,emails,phones' or 'all'"
+        )
     on: set[str] = set()
     for item in items:
         item = _ALIASES.get(item, item)

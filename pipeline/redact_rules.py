@@ -62,11 +62,12 @@ _HEX = HexHighEntropyString()
 _HEXISH = re.compile(r"[0-9a-fA-F]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # Words that follow "password:"/"token=" in prose and logs but are not secrets.
-_STOPWORDS = frozenset(
+_STOPWORD_TEXT = (
     "reset changed rotated expired invalid incorrect required missing none null nil true false "
     "empty redacted hidden masked set unset ok yes no undefined default wrong failed denied "
-    "refreshed revoked error valid present absent disabled enabled".split()
+    "refreshed revoked error valid present absent disabled enabled"
 )
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _PASSWORD_KEYS = ("password", "passwd", "pwd", "pass", "passphrase", "contrase")
 
 
@@ -164,7 +165,6 @@ def _public_ip(v: str, key: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return not any(ip in net for net in _KEEP_NETS if net.version == ip.version)
-
 
 
 _SEP = r"(?:\\?[\"'])?[ \t]*(?:=>|:=|=|:)[ \t]*"
