@@ -51,13 +51,11 @@ def _hwm_mb() -> float:
 
 def child(path: str, truth: dict[str, Any], budget: int) -> dict[str, Any]:
     """Runs in the subprocess: one size, one file."""
-    from pipeline.api import Options, prepare
-    from pipeline.condense import format_pack
-
     # one-time costs (imports, the tokenizer's tables) are not per-volume work
     import polars  # noqa: F401
 
-    from pipeline.condense import count_tokens
+    from pipeline.api import Options, prepare
+    from pipeline.condense import count_tokens, format_pack
 
     count_tokens("warm up")
     reads = []

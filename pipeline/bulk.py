@@ -17,7 +17,7 @@ the result has the same templates and counts as the per-line path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -69,7 +69,7 @@ _MONTH_NUM = {m: f"{i:02d}" for m, i in MONTHS.items()}
 class Plan:
     """How to read one big file: its formats, in the order to try them."""
 
-    formats: list[Format]
+    formats: Sequence[Format]
     json_fmt: Format | None
     ctx: ParseContext
 
@@ -300,6 +300,8 @@ def _frame(b: _Block, src: str, state: _State, tz: tzinfo, years: dict[str, str]
     )
     df = _timestamp(df, tz, years).select("line", "off", "no", "ts", "key")
     state.lines += n
+    if df["ts"].null_count() == 0:
+        return df
     missing = df.filter(pl.col("ts").is_null() & (pl.col("line").str.strip_chars() != ""))
     if len(missing):
         state.no_time += len(missing)

@@ -164,13 +164,12 @@ def test_approve_command(tmp_path: Path) -> None:
     code, _, err = invoke("approve", report, "--approver", "octocat")
     assert code == 2 and "offline placeholder" in err  # a human writes the lesson first
     p = Path(report)
-    lines = [
-        "- **Context:** Aggregations on the primary." if l.startswith("- **Context:**")
-        else "- **Lesson:** Unbounded scans starve the API." if l.startswith("- **Lesson:**")
-        else "- **Adjustment:** Check EXPLAIN first." if l.startswith("- **Adjustment:**")
-        else l
-        for l in p.read_text().splitlines()
-    ]
+    replace = {
+        "- **Context:**": "- **Context:** Aggregations on the primary.",
+        "- **Lesson:**": "- **Lesson:** Unbounded scans starve the API.",
+        "- **Adjustment:**": "- **Adjustment:** Check EXPLAIN first.",
+    }
+    lines = [next((v for k, v in replace.items() if line.startswith(k)), line) for line in p.read_text().splitlines()]
     p.write_text("\n".join(lines) + "\n")
     code, _, err = invoke("approve", report, "--approver", "octocat")
     assert code == 0, err
