@@ -31,9 +31,12 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check pipeline tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/actionlint examples/workflows/*.yml
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/memory_bench.py
+	$(PY) bench/local_bench.py
 
 eval: setup
 	$(PY) bench/eval.py
