@@ -35,7 +35,11 @@ SPIKE_MARK = "POST /api/checkout -> 503"
 
 _SERVICES = ("checkout", "cart", "search", "auth", "billing", "inventory")
 _USERS = ("alice", "bob", "carol", "dave", "erin")
-_TERMS = tuple(f"{a}+{b}" for a in ("red", "blue", "tall", "cheap", "new") for b in ("shoes", "lamp", "desk", "phone", "bag", "coat"))
+_TERMS = tuple(
+    f"{a}+{b}"
+    for a in ("red", "blue", "tall", "cheap", "new")
+    for b in ("shoes", "lamp", "desk", "phone", "bag", "coat")
+)
 
 
 @dataclass
@@ -89,40 +93,64 @@ def background(r: random.Random, ts: datetime) -> str:
     svc = _SERVICES[k % len(_SERVICES)]
     if k < 45:
         if k < 15:
-            return _json(ts, "info", svc, f"request completed in {r.randrange(2, 900)} ms",
-                         trace_id=_hex(r), status=200)
+            return _json(
+                ts,
+                "info",
+                svc,
+                f"request completed in {r.randrange(2, 900)} ms",
+                trace_id=_hex(r),
+                status=200,
+            )
         if k < 25:
-            return _json(ts, "info", svc, f"user u{r.randrange(100000)} logged in",
-                         ip=_ip(r))
+            return _json(ts, "info", svc, f"user u{r.randrange(100000)} logged in", ip=_ip(r))
         if k < 32:
-            return _json(ts, "debug", svc, f"cache hit ratio {r.random():.3f}",
-                         keys=r.randrange(10**6))
+            return _json(
+                ts, "debug", svc, f"cache hit ratio {r.random():.3f}", keys=r.randrange(10**6)
+            )
         if k < 37:
-            return _json(ts, "info", svc, f"job {r.randrange(10**6)} finished",
-                         duration_ms=r.randrange(50000))
+            return _json(
+                ts,
+                "info",
+                svc,
+                f"job {r.randrange(10**6)} finished",
+                duration_ms=r.randrange(50000),
+            )
         if k < 40:
-            return _json(ts, "warning", svc, f"slow query took {r.randrange(500, 5000)} ms",
-                         table="orders")
+            return _json(
+                ts, "warning", svc, f"slow query took {r.randrange(500, 5000)} ms", table="orders"
+            )
         if k < 43:  # another timestamp key and a non-UTC offset, as ECS writes them
             local = (ts + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000+01:00")
-            return json.dumps({"@timestamp": local, "log.level": "info", "message":
-                               f"gc pause {r.randrange(1, 80)} ms", "service.name": svc},
-                              separators=(",", ":"))
+            return json.dumps(
+                {
+                    "@timestamp": local,
+                    "log.level": "info",
+                    "message": f"gc pause {r.randrange(1, 80)} ms",
+                    "service.name": svc,
+                },
+                separators=(",", ":"),
+            )
         return _json(ts, "info", svc, f"user {r.choice(_USERS)} updated settings")
     if k < 70:
         host = f"web-{k % 4}"
         if k < 52:
-            return (f"{_sys(ts)} {host} sshd[{r.randrange(1000, 65000)}]: Accepted publickey "
-                    f"for deploy from {_ip(r)} port {r.randrange(1024, 65535)} ssh2")
+            return (
+                f"{_sys(ts)} {host} sshd[{r.randrange(1000, 65000)}]: Accepted publickey "
+                f"for deploy from {_ip(r)} port {r.randrange(1024, 65535)} ssh2"
+            )
         if k < 58:
             return f"{_sys(ts)} {host} CRON[{r.randrange(1000, 65000)}]: (root) CMD (run-parts /etc/cron.hourly)"
         if k < 64:
-            return (f"{_sys(ts)} {host} systemd[1]: Started Session {r.randrange(10**5)} "
-                    "of user ubuntu.")
+            return (
+                f"{_sys(ts)} {host} systemd[1]: Started Session {r.randrange(10**5)} "
+                "of user ubuntu."
+            )
         if k < 67:
             return f"{_sys(ts)} {host} kernel: [{r.random() * 1e5:.6f}] eth0: link up"
-        return (f"{_sys(ts)} {host} nginx[{r.randrange(1000, 9000)}]: upstream response time "
-                f"{r.random():.3f}s for {_hex(r, 8)}")
+        return (
+            f"{_sys(ts)} {host} nginx[{r.randrange(1000, 9000)}]: upstream response time "
+            f"{r.random():.3f}s for {_hex(r, 8)}"
+        )
     path, status = r.choice(
         (
             (f"/api/items/{r.randrange(10**5)}", 200),
@@ -134,8 +162,10 @@ def background(r: random.Random, ts: datetime) -> str:
         )
     )
     method = "POST" if path == "/api/cart" else "GET"
-    return (f'{_ip(r)} - - [{_clf(ts)}] "{method} {path} HTTP/1.1" {status} '
-            f'{r.randrange(100, 50000)} "-" "Mozilla/5.0 (X11; Linux x86_64)"')
+    return (
+        f'{_ip(r)} - - [{_clf(ts)}] "{method} {path} HTTP/1.1" {status} '
+        f'{r.randrange(100, 50000)} "-" "Mozilla/5.0 (X11; Linux x86_64)"'
+    )
 
 
 def generate(path: Path, lines: int, seed: int = 7) -> Truth:
@@ -145,23 +175,50 @@ def generate(path: Path, lines: int, seed: int = 7) -> Truth:
     spike_n = max(40, lines // 200)
     # incident lines, each with its time; the rest is background at a steady rate
     special: list[tuple[datetime, str, str]] = [
-        (DEPLOY_AT, "deploy",
-         f"{_sys(DEPLOY_AT)} ci-1 deployd[4242]: {DEPLOY_MARK} started by pipeline 8812"),
-        (OOM_AT, "oom",
-         json.dumps({"time": _z(OOM_AT), "level": "warning", "source": "kubelet", "msg":
-                     f"container checkout-7d9f {OOM_MARK} (limit 512Mi, usage 530Mi)"},
-                    separators=(",", ":"))),
+        (
+            DEPLOY_AT,
+            "deploy",
+            f"{_sys(DEPLOY_AT)} ci-1 deployd[4242]: {DEPLOY_MARK} started by pipeline 8812",
+        ),
+        (
+            OOM_AT,
+            "oom",
+            json.dumps(
+                {
+                    "time": _z(OOM_AT),
+                    "level": "warning",
+                    "source": "kubelet",
+                    "msg": f"container checkout-7d9f {OOM_MARK} (limit 512Mi, usage 530Mi)",
+                },
+                separators=(",", ":"),
+            ),
+        ),
     ]
     for i in range(pool_n):
         ts = POOL_AT + POOL_SPAN * i / pool_n
-        special.append((ts, "pool", _json(
-            ts, "error", "checkout",
-            f"ERROR db: {POOL_MARK} (active=50, idle=0, waiting={r.randrange(20, 400)})",
-            pool="pg-main")))
+        special.append(
+            (
+                ts,
+                "pool",
+                _json(
+                    ts,
+                    "error",
+                    "checkout",
+                    f"ERROR db: {POOL_MARK} (active=50, idle=0, waiting={r.randrange(20, 400)})",
+                    pool="pg-main",
+                ),
+            )
+        )
     for i in range(spike_n):
         ts = SPIKE_AT + SPIKE_SPAN * i / spike_n
-        special.append((ts, "spike", f'{_ip(r)} - - [{_clf(ts)}] "POST /api/checkout HTTP/1.1" '
-                        f'503 {r.randrange(50, 200)} "-" "okhttp/4.9.3"'))
+        special.append(
+            (
+                ts,
+                "spike",
+                f'{_ip(r)} - - [{_clf(ts)}] "POST /api/checkout HTTP/1.1" '
+                f'503 {r.randrange(50, 200)} "-" "okhttp/4.9.3"',
+            )
+        )
     special.sort(key=lambda s: s[0])
     n_bg = lines - len(special)
     step = SPAN / max(n_bg, 1)

@@ -93,9 +93,19 @@ def measure(size: int, tmp: Path, budget: int) -> dict[str, Any]:
     path = tmp / f"mixed-{size}.log"
     truth = asdict(gen_logs.generate(path, size))
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(path), "--truth", json.dumps(truth),
-         "--budget", str(budget)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(path),
+            "--truth",
+            json.dumps(truth),
+            "--budget",
+            str(budget),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise SystemExit(f"size {size}: child failed\n{proc.stderr[-3000:]}")
@@ -134,16 +144,21 @@ def main() -> None:
         return
     sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
     rows = []
-    print(f"{'lines':>9} {'MB':>7} {'read s':>7} {'run s':>7} {'ratio':>6} {'RSS MB':>7} "
-          f"{'tokens':>13} {'incident':>8}")
+    print(
+        f"{'lines':>9} {'MB':>7} {'read s':>7} {'run s':>7} {'ratio':>6} {'RSS MB':>7} "
+        f"{'tokens':>13} {'incident':>8}"
+    )
     with tempfile.TemporaryDirectory(prefix="draft-incident-bench-") as tmp:
         for size in sizes:
             r = measure(size, Path(tmp), a.budget)
             rows.append(r)
             missing = [k for k, v in r["found"].items() if not v]
-            print(f"{size:>9} {r['file_mb']:>7.1f} {r['read_s']:>7.2f} {r['run_s']:>7.2f} "
-                  f"{r['ratio']:>5.1f}x {r['rss_mb']:>7.0f} {r['tokens']:>6}/{r['budget']:<6} "
-                  f"{'yes' if not missing else 'NO ' + ','.join(missing):>8}", flush=True)
+            print(
+                f"{size:>9} {r['file_mb']:>7.1f} {r['read_s']:>7.2f} {r['run_s']:>7.2f} "
+                f"{r['ratio']:>5.1f}x {r['rss_mb']:>7.0f} {r['tokens']:>6}/{r['budget']:<6} "
+                f"{'yes' if not missing else 'NO ' + ','.join(missing):>8}",
+                flush=True,
+            )
     checks = verdicts(rows)
     print()
     for name, ok in checks.items():

@@ -1,18 +1,14 @@
 """Bulk path for big line logs: group lines into templates column-wise, then
-parse only one representative line per template with the format's own parser.
+parse one representative line per template with the format's own parser.
 
-Per-line Python costs ~40x a bare read loop, so a 10-million-line log cannot go
-through ``formats`` line by line. Here a file is read in newline-aligned blocks,
-each block becomes one polars string column, and vectorized expressions pull
-the UTC time and a raw template key (digits and hex runs masked, a severity
-hint kept) out of every line. Aggregates (count, first/last time, earliest
-line, per-minute counts) are merged block by block, so memory does not grow
-with the file, only with the number of templates.
-
-The raw key is deliberately *finer* than condense's key
-(``source|severity|template_of(text)``): after the precise parser has read each
-representative, raw groups that land on the same condense key are merged, so
-the result has the same templates and counts as the per-line path.
+Per-line Python costs ~40x a bare read loop, too slow for 10-million-line logs.
+Here a file is read in newline-aligned blocks; vectorized polars expressions
+pull each line's UTC time and a raw template key; per-key aggregates (count,
+first/last time, earliest line, per-minute counts) are merged block by block,
+so memory grows with the number of templates, not with the file. The raw key
+is meant to be *finer* than condense's (``source|severity|template_of(text)``):
+raw groups whose representatives land on the same condense key are merged, so
+templates and counts match the per-line path.
 """
 
 from __future__ import annotations
@@ -21,27 +17,28 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .condense import template_of
-from .formats import Format, ParseContext, Source, detect, load_all
+from .formats import Format, ParseContext, Skip, Source, detect, load_all
 from .formats._lineutil import MAX_LINE, MONTHS, LineFormat, head_lines
 from .formats.logs import YearGuess
+from .ingest import HEAD_BYTES, FileReport, IngestOptions, InputError
 from .models import Event, iso_z
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from .ingest import FileReport, IngestOptions
-
-BULK_MIN_BYTES = 5 * 2**20  # below this the per-line path is fast enough and exact
+BULK_MIN_BYTES = 5 * 2**20  # below this (or BULK_MIN_LINES) the per-line path is
+BULK_MIN_LINES = 50_000  # fast enough and exact; a few huge lines are no volume
 BLOCK_BYTES = 4 * 2**20  # one polars column per block: bounds the working set
 KEY_CHARS = 512  # raw key prefix; template_of looks at 400 chars of the message
 MAX_KEYS = 100_000  # distinct raw keys kept; rare info-level keys beyond are dropped
 OPEN_MINUTES = 10  # per-minute counts kept open for lines arriving slightly out of order
+MAX_JSON_LINE = 64 * 2**20  # a cut JSON representative is re-read whole up to this
 CONTEXT_LINES = 40  # lines re-read after a representative (stack-trace continuations)
-HEAD_BYTES = 64 * 1024
 # formats whose time the vectorized patterns below cannot read: per-line path
 UNSUPPORTED = {"hdfs", "bgl", "thunderbird", "apache_error", "loki"}
 
@@ -56,22 +53,22 @@ _CLF = (
     r"(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2})(?: (?P<zone>[+-][0-9]{4}))?\]"
     r'(?: "(?:[^"\\]|\\.)*" (?P<status>[0-9]{3}) )?'  # the status decides the severity
 )
-_EPOCH = r'"(?:ts|time|timestamp|@timestamp)"\s*:\s*(?P<sec>[0-9]{10})(?:\.(?P<frac>[0-9]{1,6}))?[,}]'
+_EPOCH = r'"(?:ts|time|timestamp)"\s*:\s*(?P<sec>[0-9]{10})(?:\.(?P<frac>[0-9]{1,6}))?[,}]'
 # keys that survive pruning when there are too many: anything that may be the incident
 _KEEP = (
     r"(?i)err|crit|fatal|emerg|alert|panic|warn|deploy|roll|revert|restart|oom|kill|"
     r'timeout|timed out|refused|unavailable|exhaust|fail|" 5[0-9]{2} |"level":\s*[56]0'
 )
-_MONTH_NUM = {m: f"{i:02d}" for m, i in MONTHS.items()}
 
 
 @dataclass
 class Plan:
-    """How to read one big file: its formats, in the order to try them."""
+    """The formats to try on representative lines, in order."""
 
     formats: Sequence[Format]
     json_fmt: Format | None
     ctx: ParseContext
+    name: str = "mixed"  # the file's format, for the report
 
 
 @dataclass
@@ -79,10 +76,9 @@ class _State:
     totals: pl.DataFrame | None = None  # one row per raw key
     minutes: pl.DataFrame | None = None  # (key, minute, n) not yet folded into peaks
     peaks: pl.DataFrame | None = None  # (key, peak)
-    lines: int = 0
     no_time: int = 0
     first_no_time: int | None = None
-    pruned_keys: int = 0
+    rejected: list[Skip] = field(default_factory=list)  # groups the precise parser refused
     pruned_lines: int = 0
     warnings: list[str] = field(default_factory=list)
 
@@ -122,51 +118,53 @@ def plan(src: str, path: Path, opts: IngestOptions, ctx: ParseContext) -> Plan |
     if opts.force_format:
         if not isinstance(fmt, LineFormat) and fmt is not json_fmt:
             return None
-        return Plan([fmt] if isinstance(fmt, LineFormat) else [], json_fmt if fmt is json_fmt else None, ctx)
+        if isinstance(fmt, LineFormat):
+            return Plan([fmt], None, ctx, fmt.name)
+        return Plan([], json_fmt, ctx, "jsonlog")
     if isinstance(fmt, LineFormat) and fmt.name != "log":
         line_fmts.remove(fmt)
         line_fmts.insert(0, fmt)  # the file's own format first, like the per-line path
     lines = head_lines(head, 200)
-    kinds = [_classify(ln, line_fmts) for ln in lines]
+    kinds = [
+        "jsonlog"
+        if ln.lstrip()[:1] == "{"
+        else next((f.name for f in line_fmts if f.matches(ln)), None)
+        for ln in lines
+    ]
     known = [k for k in kinds if k is not None]
     if not lines or len(known) < 0.5 * len(lines):
         return None
     specific = {k for k in set(known) if k != "log" and known.count(k) >= 0.1 * len(lines)}
     mixed = len(specific) >= 2 and len(known) >= 0.8 * len(lines)
-    if size <= BULK_MIN_BYTES and not mixed:
+    lines_est = size * raw.count(b"\n") / len(raw)
+    if not mixed and (size <= BULK_MIN_BYTES or lines_est < BULK_MIN_LINES):
         return None
-    return Plan(line_fmts, json_fmt, ctx)
-
-
-def _classify(line: str, fmts: list[LineFormat]) -> str | None:
-    if line.lstrip().startswith("{"):
-        return "jsonlog"
-    return next((f.name for f in fmts if f.matches(line)), None)
+    if fmt is None or mixed:  # each line by the format that claims it
+        return Plan(line_fmts, json_fmt, ctx)
+    # one format, as the per-line path would use: its rejects are skipped, not re-read
+    return Plan([fmt] if isinstance(fmt, LineFormat) else [], json_fmt, ctx, fmt.name)
 
 
 def ingest_file(
     src: str, path: Path, opts: IngestOptions, ctx: ParseContext
 ) -> tuple[list[Event], FileReport] | None:
     """Grouped representative events of one big log file, or None (not for us)."""
-    from .ingest import FileReport, InputError
-
     p = plan(src, path, opts, ctx)
     if p is None:
         return None
     state = _State()
-    years = _year_map(ctx)
+    # the year of year-less syslog stamps, per month, as the syslog reader that
+    # re-reads the representative decides it (per day would be exact but slow)
+    years = {mon: str(YearGuess(ctx)(m, 15)) for mon, m in MONTHS.items()}
     try:
         with path.open("rb") as f, ThreadPoolExecutor(1) as pool:
-            # the next block is decoded and split while polars works on this one
-            pending = None
-            for blk in _blocks(f):
-                nxt = pool.submit(_prepare, *blk)
+            pending = None  # the next block is split while polars works on this one
+            for blk in chain(_blocks(f), [None]):
+                nxt = pool.submit(_prepare, *blk) if blk else None
                 if pending is not None:
                     _add_block(state, _frame(pending.result(), src, state, ctx.tz, years))
                 pending = nxt
-            if pending is not None:
-                _add_block(state, _frame(pending.result(), src, state, ctx.tz, years))
-        events = _represent(state, p, src, path)
+        events = _represent(state, p, path)
     except OSError as e:
         raise InputError(f"{src}: cannot read ({e.strerror})") from None
     if state.no_time:
@@ -174,24 +172,19 @@ def ingest_file(
             f"{src}: {state.no_time} lines without a readable timestamp not counted "
             f"(continuations or unknown format; first at line {state.first_no_time})"
         )
-    if state.pruned_keys:
+    if state.pruned_lines:
         state.warnings.append(
-            f"{src}: {state.pruned_keys} rare info-level templates ({state.pruned_lines} lines) "
-            "dropped to bound memory"
+            f"{src}: {state.pruned_lines} lines of rare info-level templates dropped (memory)"
         )
     total = sum(int(e.attrs["count"]) for e in events)
-    return events, FileReport(src, "bulk", total, [], ctx.warnings + state.warnings)
-
-
-# --- reading -------------------------------------------------------------------
+    return events, FileReport(
+        src, p.name, total, state.rejected[:1000], ctx.warnings + state.warnings
+    )
 
 
 def _blocks(f: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[tuple[int, int, bytes]]:
-    """``(byte offset, number of the first line, block of whole lines)``.
-
-    A line longer than a block is cut to MAX_LINE and the rest skipped without
-    being kept, so one 2 GB line cannot exhaust memory.
-    """
+    """``(byte offset, number of the first line, block of whole lines)``; a line
+    longer than a block is cut to MAX_LINE, the rest skipped, never held."""
     offset, no, carry = 0, 0, b""
     while True:
         data = f.read(size)
@@ -224,13 +217,6 @@ def _blocks(f: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[tuple[int, int, by
         yield offset, no, block
         offset += len(block)
         no += block.count(b"\n")
-
-
-def _year_map(ctx: ParseContext) -> dict[str, str]:
-    """Year of year-less syslog stamps per month, decided the way a fresh syslog
-    reader decides it (the representative is re-read by one), so times agree
-    (a per-day map would be exact at the decision edge but costs a slow lookup)."""
-    return {mon: str(YearGuess(ctx)(m, 15)) for mon, m in MONTHS.items()}
 
 
 @dataclass
@@ -268,10 +254,8 @@ def _frame(b: _Block, src: str, state: _State, tz: tzinfo, years: dict[str, str]
     """One row per timed line: raw key, UTC time (naive), line, offset, number."""
     import polars as pl
 
-    if b.bad_utf8 is not None and not any("not valid UTF-8" in w for w in state.warnings):
-        state.warnings.append(
-            f"{src}: not valid UTF-8 (byte {b.bad_utf8}); decoded with replacement characters"
-        )
+    if b.bad_utf8 is not None and not any("UTF-8" in w for w in state.warnings):
+        state.warnings.append(f"{src}: not valid UTF-8 (byte {b.bad_utf8}); replaced")
     n = len(b.lines)
     df = pl.DataFrame({"raw": b.lines, "k": b.keys}, schema={"raw": pl.String, "k": pl.String})
     size = pl.col("raw").str.len_bytes() + 1
@@ -299,7 +283,6 @@ def _frame(b: _Block, src: str, state: _State, tz: tzinfo, years: dict[str, str]
         )
     )
     df = _timestamp(df, tz, years).select("line", "off", "no", "ts", "key")
-    state.lines += n
     if df["ts"].null_count() == 0:
         return df
     missing = df.filter(pl.col("ts").is_null() & (pl.col("line").str.strip_chars() != ""))
@@ -319,29 +302,35 @@ def _timestamp(df: pl.DataFrame, tz: tzinfo, years: dict[str, str]) -> pl.DataFr
     import polars as pl
 
     c = pl.col
-    fmt = {"time_unit": "us", "strict": False}
     clock = c("iso_clock")
     wall = pl.coalesce(
         pl.concat_str(
-            c("sy_mon").replace_strict(years, default=None), "sy_mon", "sy_day", "sy_clock",
+            c("sy_mon").replace_strict(years, default=None),
+            "sy_mon",
+            "sy_day",
+            "sy_clock",
             separator=" ",
-        ).str.to_datetime("%Y %b %d %H:%M:%S", **fmt),  # type: ignore[arg-type]
+        ).str.to_datetime("%Y %b %d %H:%M:%S", time_unit="us", strict=False),
         pl.concat_str(
             c("iso_date").str.replace_all("/", "-", literal=True),
             pl.when(clock.str.len_bytes() == 5).then(clock + ":00").otherwise(clock),
             separator=" ",
-        ).str.to_datetime("%Y-%m-%d %H:%M:%S", **fmt),  # type: ignore[arg-type]
+        ).str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False),
         pl.concat_str("clf_day", "clf_mon", "clf_year", "clf_clock", separator=" ").str.to_datetime(
-            "%d %b %Y %H:%M:%S", **fmt  # type: ignore[arg-type]
+            "%d %b %Y %H:%M:%S", time_unit="us", strict=False
         ),
     )
     # a syslog stamp wins; it has neither zone nor fraction
     is_sy = c("sy_clock").is_not_null()
     z = pl.when(is_sy).then(None).otherwise(pl.coalesce("iso_zone", "clf_zone"))
     z = z.str.replace(":", "", literal=True)
-    offset = pl.when(z == "Z").then(0).otherwise(
-        (z.str.slice(1, 2).cast(pl.Int64) * 3600 + z.str.slice(3, 2).cast(pl.Int64) * 60)
-        * pl.when(z.str.starts_with("-")).then(-1).otherwise(1)
+    offset = (
+        pl.when(z == "Z")
+        .then(0)
+        .otherwise(
+            (z.str.slice(1, 2).cast(pl.Int64) * 3600 + z.str.slice(3, 2).cast(pl.Int64) * 60)
+            * pl.when(z.str.starts_with("-")).then(-1).otherwise(1)
+        )
     )
     frac = pl.when(is_sy).then(None).otherwise(c("iso_frac"))
     micros = frac.str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int64).fill_null(0)
@@ -394,12 +383,7 @@ def _add_block(state: _State, df: pl.DataFrame) -> None:
         last=pl.col("ts").max(),
         rep=pl.struct("line", "off", "no").get(pl.col("ts").arg_min()),
     )
-    rows = (
-        per_min.sort("first", pl.col("rep").struct["off"])
-        .group_by("key", maintain_order=True)
-        .agg(pl.col("n").sum(), pl.col("first").first(), pl.col("last").max(), pl.col("rep").first())
-    )
-    state.totals = rows if state.totals is None else _merge(state.totals, rows)
+    state.totals = _merge(per_min.drop("minute"), state.totals)
     counts = per_min.select("key", "minute", "n")
     if state.minutes is not None:
         counts = pl.concat([state.minutes, counts]).group_by("key", "minute").agg(pl.col("n").sum())
@@ -411,26 +395,26 @@ def _add_block(state: _State, df: pl.DataFrame) -> None:
         _prune(state)
 
 
-def _merge(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+def _merge(a: pl.DataFrame, b: pl.DataFrame | None) -> pl.DataFrame:
+    """Per-key totals; the representative is the earliest line (then file order)."""
     import polars as pl
 
     return (
-        pl.concat([a, b])
+        pl.concat([a] if b is None else [a, b])
         .sort("first", pl.col("rep").struct["off"])
         .group_by("key", maintain_order=True)
-        .agg(pl.col("n").sum(), pl.col("first").first(), pl.col("last").max(), pl.col("rep").first())
+        .agg(
+            pl.col("n").sum(), pl.col("first").first(), pl.col("last").max(), pl.col("rep").first()
+        )
     )
 
 
 def _fold(state: _State, done: pl.DataFrame) -> None:
     import polars as pl
 
-    if not len(done):
-        return
-    peaks = done.group_by("key").agg(peak=pl.col("n").max())
-    if state.peaks is not None:
-        peaks = pl.concat([state.peaks, peaks]).group_by("key").agg(pl.col("peak").max())
-    state.peaks = peaks
+    peaks = [done.group_by("key").agg(peak=pl.col("n").max())]
+    old = [] if state.peaks is None else [state.peaks]
+    state.peaks = pl.concat(old + peaks).group_by("key").agg(pl.col("peak").max())
 
 
 def _prune(state: _State) -> None:
@@ -439,11 +423,9 @@ def _prune(state: _State) -> None:
     import polars as pl
 
     assert state.totals is not None
-    ranked = state.totals.with_columns(keep=pl.col("key").str.contains(_KEEP)).sort(
-        ["keep", "n"], descending=True
-    )
+    keep = pl.col("rep").struct["line"].str.contains(_KEEP)
+    ranked = state.totals.with_columns(keep=keep).sort(["keep", "n"], descending=True)
     kept, dropped = ranked.head(MAX_KEYS // 2), ranked.slice(MAX_KEYS // 2)
-    state.pruned_keys += len(dropped)
     state.pruned_lines += int(dropped["n"].sum())
     state.totals = kept.drop("keep")
     live = state.totals.select("key")
@@ -456,7 +438,7 @@ def _prune(state: _State) -> None:
 # --- representatives ---------------------------------------------------------------
 
 
-def _represent(state: _State, p: Plan, src: str, path: Path) -> list[Event]:
+def _represent(state: _State, p: Plan, path: Path) -> list[Event]:
     """Parse one line per raw key precisely; merge keys that condense would merge."""
     if state.totals is None:
         return []
@@ -470,32 +452,24 @@ def _represent(state: _State, p: Plan, src: str, path: Path) -> list[Event]:
         for row in table.iter_rows(named=True):
             rep: dict[str, Any] = row["rep"]
             ev = _parse_one(rep["line"], f, rep["off"], p)
-            if ev is None:
-                state.no_time += row["n"]  # the precise parser rejects these lines
-                if state.first_no_time is None or rep["no"] < state.first_no_time:
-                    state.first_no_time = rep["no"]
+            if ev is None:  # the precise parser rejects these lines
+                state.rejected.append(
+                    Skip(rep["no"], f"not a {p.name} record ({row['n']} like it)")
+                )
                 continue
             ev = ev.model_copy(update={"ref": p.ctx.ref(int(rep["no"]))})
-            last = max(row["last"].replace(tzinfo=UTC), ev.ts)
             key = f"{ev.source}|{ev.severity}|{template_of(ev.text)}"
-            peak = int(row.get("peak") or 1)
+            n, last, peak = row["n"], max(row["last"].replace(tzinfo=UTC), ev.ts), row.get("peak")
             if key in merged:
-                old, n, old_last, old_peak = merged[key]
-                first = old if (old.ts, _no(old)) <= (ev.ts, _no(ev)) else ev
-                ev, row_n = first, n + row["n"]
-                last, peak = max(last, old_last), max(peak, old_peak)
-            else:
-                row_n = row["n"]
-            merged[key] = (ev, row_n, last, peak)
+                old, n0, last0, peak0 = merged[key]
+                ev = min(old, ev, key=lambda e: (e.ts, int(e.ref.rsplit(":", 1)[1])))
+                n, last, peak = n + n0, max(last, last0), max(peak or 1, peak0)
+            merged[key] = (ev, n, last, int(peak or 1))
     out = []
     for ev, n, last, peak in merged.values():
         extra = {"count": str(n), "last_ts": iso_z(last) or "", "peak_per_min": str(peak)}
         out.append(ev.model_copy(update={"attrs": {**ev.attrs, **extra}}))
     return out
-
-
-def _no(e: Event) -> int:
-    return int(e.ref.rsplit(":", 1)[1])
 
 
 def _parse_one(line: str, f: BinaryIO, off: int, p: Plan) -> Event | None:
@@ -507,6 +481,9 @@ def _parse_one(line: str, f: BinaryIO, off: int, p: Plan) -> Event | None:
     if line.lstrip().startswith("{"):
         if p.json_fmt is None:
             return None
+        if len(line) >= MAX_LINE:  # cut by _blocks: a JSON record needs its end
+            f.seek(off)
+            line = f.readline(MAX_JSON_LINE).decode("utf-8", errors="replace").rstrip("\r\n")
         return next(iter(p.json_fmt.parse(Source(p.ctx.path, text=line), ctx)), None)
     for fmt in p.formats:
         if not isinstance(fmt, LineFormat) or not fmt.matches(line):
@@ -519,4 +496,3 @@ def _parse_one(line: str, f: BinaryIO, off: int, p: Plan) -> Event | None:
                 text = "\n".join([line, *more[1:CONTEXT_LINES]])
         return next(iter(fmt.parse(Source(p.ctx.path, text=text), ctx)), None)
     return None
-

@@ -58,9 +58,12 @@ class Section:
         )
 
     def messages(self, task: str) -> list[BaseMessage]:
+        # Rules and evidence both live in the system message, identical for every
+        # section: local chat templates append the tool schema after it, so this is
+        # the longest prefix a KV/prompt cache can reuse; the task comes last.
         return [
-            SystemMessage(content=prompts.load("system").template),
-            HumanMessage(content=self.prefix + "\n" + task),
+            SystemMessage(content=prompts.load("system").template + "\n" + self.prefix),
+            HumanMessage(content=task),
         ]
 
     def bad_ids(self, ids: list[str]) -> list[str]:

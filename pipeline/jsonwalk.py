@@ -40,19 +40,21 @@ def iter_records(text: str) -> Iterator[tuple[int, Any]]:
     if pos < len(text) and text[pos] == "[":
         yield from _iter_array(text, pos)
         return
+    line, line_pos = 1, 0  # counted incrementally: JSON lines files can be huge
     while pos < len(text):
         start = pos
+        line += text.count("\n", line_pos, start)
+        line_pos = start
         try:
             value, pos = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            line = _line_at(text, start)
-            yield line, JSONRecordError(line, f"invalid JSON: {e.msg}")
+        except (json.JSONDecodeError, RecursionError) as e:
+            yield line, JSONRecordError(line, _why(e))
             nl = text.find("\n", start)
             if nl < 0:
                 return
             pos = nl + 1
         else:
-            yield _line_at(text, start), value
+            yield line, value
         pos = _skip_ws(text, pos)
 
 
@@ -64,13 +66,19 @@ def _iter_array(text: str, pos: int) -> Iterator[tuple[int, Any]]:
         line_pos = pos
         try:
             value, pos = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            yield line_base, JSONRecordError(line_base, f"invalid JSON: {e.msg}")
+        except (json.JSONDecodeError, RecursionError) as e:
+            yield line_base, JSONRecordError(line_base, _why(e))
             return
         yield line_base, value
         pos = _skip_ws(text, pos)
         if pos < len(text) and text[pos] == ",":
             pos = _skip_ws(text, pos + 1)
+
+
+def _why(e: Exception) -> str:
+    if isinstance(e, json.JSONDecodeError):
+        return f"invalid JSON: {e.msg}"
+    return "JSON nested too deeply"  # RecursionError from the decoder
 
 
 def load(text: str) -> Any:

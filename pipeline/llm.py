@@ -63,11 +63,16 @@ class Profile:
     budget_tokens: int  # evidence pack size the backend can digest
     timeout_s: float  # wall clock per call
     max_tokens: int
+    # llama.cpp's server ignores max_completion_tokens (what the client sends):
+    # without max_tokens in the body a constrained call can run until the context is full
+    max_tokens_in_body: bool = False
 
 
 PROFILES: dict[str, Profile] = {
     "openai": Profile("json_schema", budget_tokens=6000, timeout_s=120, max_tokens=1500),
-    "local": Profile("function_calling", budget_tokens=1800, timeout_s=240, max_tokens=400),
+    "local": Profile(
+        "function_calling", budget_tokens=1800, timeout_s=240, max_tokens=400, max_tokens_in_body=True
+    ),
     "fake": Profile("function_calling", budget_tokens=6000, timeout_s=30, max_tokens=1500),
 }
 
@@ -144,6 +149,7 @@ def _openai_chat(model: str, base_url: str | None, api_key: str | None, p: Profi
         max_retries=0,  # tenacity is the one retry owner
         timeout=p.timeout_s,
         max_tokens=p.max_tokens,  # type: ignore[call-arg]
+        extra_body={"max_tokens": p.max_tokens} if p.max_tokens_in_body else None,
     )
 
 

@@ -90,9 +90,12 @@ def parse_ts(
             raise TimeError(f"unreadable timestamp {value!r}") from e
     if dt.year <= GO_ZERO_YEAR:
         raise TimeError(f"zero time {value!r}")
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=tz).astimezone(UTC), True
-    return dt.astimezone(UTC), False
+    try:
+        if dt.tzinfo is None:
+            return dt.replace(tzinfo=tz).astimezone(UTC), True
+        return dt.astimezone(UTC), False
+    except (OverflowError, ValueError):  # past datetime.max in UTC, or an offset of 24 h+
+        raise TimeError(f"timestamp out of range {value!r}") from None
 
 
 def parse_clock(text: str) -> time:
@@ -112,7 +115,10 @@ def parse_clock(text: str) -> time:
 
 
 def combine(day: date, clock: time, tz: tzinfo) -> datetime:
-    return datetime.combine(day, clock).replace(tzinfo=tz).astimezone(UTC)
+    try:
+        return datetime.combine(day, clock).replace(tzinfo=tz).astimezone(UTC)
+    except OverflowError:  # 9999-12-31 east of UTC, 0001-01-01 west of it
+        raise TimeError(f"date out of range: {day} {clock}") from None
 
 
 class ClockSequence:
@@ -128,6 +134,8 @@ class ClockSequence:
         if self.last is not None:
             back = datetime.combine(self.day, self.last) - datetime.combine(self.day, clock)
             if back > timedelta(hours=1):
+                if self.day == date.max:
+                    raise TimeError(f"date out of range: the day after {self.day}")
                 self.day += timedelta(days=1)
         self.last = clock
         return combine(self.day, clock, self.tz)

@@ -146,7 +146,7 @@ def test_openai_client_path_against_fake_server(tmp_path: Path) -> None:
     text = Path(out.strip()).read_text()
     assert "openai:fake-gpt" in text
     # the evidence prefix is identical across calls (prompt-cache friendly)
-    firsts = {r["messages"][1]["content"].split("TASK:")[0] for r in reqs}
+    firsts = {r["messages"][0]["content"] for r in reqs}
     assert len(firsts) == 1
     # a rerun is served from the cache: no new request
     with fakes.fake_openai_server() as srv2:

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -88,7 +89,9 @@ def _wait_dead(pid: int, timeout: float = 3.0) -> bool:
 
 
 @pytest.fixture
-def fake(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path]]:
+    # Failed starts keep their log dir for debugging; keep those inside tmp_path.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     script = tmp_path / "fake_server.py"
     script.write_text(FAKE_SERVER)
     yield script, tmp_path / "info.json"
@@ -224,9 +227,11 @@ def test_real_command_flags(tmp_path: Path) -> None:
     pairs = dict(zip(cmd[3::2], cmd[4::2], strict=False))
     assert pairs["--host"] == "127.0.0.1" and pairs["--port"] == "5555"
     assert pairs["--n_ctx"] == "4096" and pairs["--n_threads"] == "3"
-    assert pairs["--chat_format"] == "chatml-function-calling"
+    assert "--chat_format" not in pairs  # the GGUF's own template by default
     assert pairs["--model_alias"] == local_llm.DEFAULT_MODEL_NAME
     assert pairs["--logits_all"] == "false" and pairs["--cache"] == "true"
+    cmd = LocalServer(tmp_path / "m.gguf", chat_format="chatml-function-calling")._build_command(1)
+    assert cmd[cmd.index("--chat_format") + 1] == "chatml-function-calling"
 
 
 # ---------------------------------------------------------------- weights
@@ -397,7 +402,9 @@ def test_real_model_structured_output(capsys: pytest.CaptureFixture[str]) -> Non
                 api_key="local",  # type: ignore[arg-type]
                 model=srv.model_name,
                 temperature=0,
-                max_tokens=max_tokens,  # type: ignore[call-arg]
+                # ChatOpenAI sends max_tokens as max_completion_tokens, which this
+                # server ignores; extra_body passes the field it understands.
+                extra_body={"max_tokens": max_tokens},
                 timeout=300,
             )
 
@@ -419,7 +426,7 @@ def test_real_model_structured_output(capsys: pytest.CaptureFixture[str]) -> Non
 
         # Prompt speed: a long unique prompt, one output token.
         filler = " ".join(
-            f"line {i}: db latency p99 {i % 97} ms on shard {i % 7}." for i in range(150)
+            f"line {i}: db latency p99 {i % 97} ms on shard {i % 7}." for i in range(40)
         )
         t2 = time.monotonic()
         msg = llm(1).invoke(f"{time.time()} {filler}\nSay ok.")

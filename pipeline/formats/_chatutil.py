@@ -25,6 +25,12 @@ _MEMBERSHIP = re.compile(
 _NAME_DATE = re.compile(r"(?<!\d)(20\d{2})-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
+def as_list(value: Any) -> list[Any]:
+    """A JSON field that should be a list: anything else (a number, a string,
+    an object from a hand-edited export) counts as empty, never as iterable."""
+    return value if isinstance(value, list) else []
+
+
 def clean_text(text: str | None, limit: int = MAX_TEXT) -> str:
     """One line, whitespace collapsed, cut at ``limit`` characters."""
     if not text:

@@ -16,7 +16,7 @@ from ..jsonwalk import JSONRecordError, iter_records, load, text_of
 from ..models import Event
 from ..timeparse import TimeError, from_epoch
 from . import Format, ParseContext, Source, register
-from ._chatutil import message
+from ._chatutil import as_list, message
 
 SOURCE = "slack"
 _TS = re.compile(r'"ts"\s*:\s*"\d{9,10}\.\d{6}"')
@@ -117,7 +117,7 @@ def _block_text(blocks: Any) -> str:
             elif isinstance(node.get("text"), dict):
                 walk(node["text"])
             for key in ("elements", "fields"):
-                for child in node.get(key) or []:
+                for child in as_list(node.get(key)):
                     walk(child)
         elif isinstance(node, list):
             for child in node:
@@ -129,7 +129,7 @@ def _block_text(blocks: Any) -> str:
 
 def _attachment_text(msg: dict[str, Any]) -> str:
     parts: list[str] = []
-    for a in msg.get("attachments") or []:
+    for a in as_list(msg.get("attachments")):
         if isinstance(a, dict):
             t = text_of(a, "pretext") or ""
             body = text_of(a, "text", "fallback", "title") or ""
@@ -174,7 +174,7 @@ def slack_event(
     extra, _ = render(_attachment_text(msg), names)
     if extra and extra not in text:
         text = f"{text} {extra}".strip()
-    files = [f for f in ([msg.get("file")] + list(msg.get("files") or [])) if isinstance(f, dict)]
+    files = [f for f in ([msg.get("file")] + as_list(msg.get("files"))) if isinstance(f, dict)]
     fnames = [
         str(f.get("name") or f.get("title")) for f in files if f.get("name") or f.get("title")
     ]

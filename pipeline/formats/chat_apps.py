@@ -12,7 +12,7 @@ from ..jsonwalk import JSONRecordError, dig, iter_records, text_of
 from ..models import Event
 from ..timeparse import TimeError, parse_ts
 from . import Format, ParseContext, Source, register
-from ._chatutil import html_to_text, is_membership_noise, load_json, message, read_ts
+from ._chatutil import as_list, html_to_text, is_membership_noise, load_json, message, read_ts
 
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
@@ -32,7 +32,7 @@ def _teams_event_text(detail: Any) -> str:
     """'members added: Alice, Bob (by Carol)' from an eventDetail object."""
     kind = str(detail.get("@odata.type") or "event").rsplit(".", 1)[-1]
     kind = _CAMEL.sub(" ", kind.removesuffix("EventMessageDetail")).lower() or "event"
-    names = [text_of(m, "displayName") for m in dig(detail, "members") or []]
+    names = [text_of(m, "displayName") for m in as_list(dig(detail, "members"))]
     extra = text_of(detail, "chatDisplayName", "channelDisplayName", "callDuration")
     by = text_of(detail, "initiator.user.displayName", "initiator.application.displayName")
     text = kind + (": " + ", ".join(n for n in names if n) if any(names) else "")
@@ -80,7 +80,7 @@ class TeamsFormat(Format):
         if msg.get("from") is None or msg.get("messageType") == "systemEventMessage":
             detail = msg.get("eventDetail")
             body = html_to_text(text_of(msg, "body.content"))
-            text = _teams_event_text(detail) if detail else body
+            text = _teams_event_text(detail) if isinstance(detail, dict) else body
             return message(
                 ctx,
                 ts=ts,
@@ -94,7 +94,7 @@ class TeamsFormat(Format):
         body = text_of(msg, "body.content") or ""
         text = html_to_text(body) if dig(msg, "body.contentType") == "html" else body
         subject = text_of(msg, "subject")
-        names = [text_of(a, "name") for a in msg.get("attachments") or []]
+        names = [text_of(a, "name") for a in as_list(msg.get("attachments"))]
         files = ", ".join(n for n in names if n)
         text = f"{subject}: {text}" if subject else text
         text = f"{text} [files: {files}]" if files else text
@@ -142,9 +142,9 @@ class MattermostFormat(Format):
     def _post(
         self, post: dict[str, Any], line: int, kind: str, users: dict[str, str], ctx: ParseContext
     ) -> Iterator[Event]:
-        where = post.get("channel") or ",".join(map(str, post.get("channel_members") or []))
+        where = post.get("channel") or ",".join(map(str, as_list(post.get("channel_members"))))
         items = [(post, "")] + [
-            (r, str(i)) for i, r in enumerate(post.get("replies") or [], 1) if isinstance(r, dict)
+            (r, str(i)) for i, r in enumerate(as_list(post.get("replies")), 1) if isinstance(r, dict)
         ]
         for item, reply in items:
             text = str(item.get("message") or "")
@@ -194,7 +194,7 @@ def _discord_mentions(text: str, mentions: Any) -> str:
     """``<@123>`` -> ``@nick`` using the message's own mention list."""
     names = {
         str(u.get("id")): text_of(u, "nickname", "name") or "?"
-        for u in mentions or []
+        for u in as_list(mentions)
         if isinstance(u, dict)
     }
     return _DISCORD_MENTION.sub(lambda x: "@" + names.get(x[1], x[1]), text)
@@ -220,15 +220,15 @@ class DiscordFormat(Format):
             if not isinstance(m, dict):
                 ctx.skip(None, "message is not an object")
                 continue
-            if m.get("type") in _DISCORD_NOISE:
+            if str(m.get("type")) in _DISCORD_NOISE:
                 continue
             mid = str(m.get("id") or "")
             ts = read_ts(ctx, m.get("timestamp"), None, f"timestamp of message {mid}")
             if ts is None:
                 continue
             text = _discord_mentions(str(m.get("content") or ""), m.get("mentions"))
-            files = [text_of(a, "fileName") for a in m.get("attachments") or []]
-            embeds = [text_of(e, "title", "description") for e in m.get("embeds") or []]
+            files = [text_of(a, "fileName") for a in as_list(m.get("attachments"))]
+            embeds = [text_of(e, "title", "description") for e in as_list(m.get("embeds"))]
             extra = [f for f in files if f] and f"[files: {', '.join(f for f in files if f)}]"
             text = " ".join(t for t in [text, *(e for e in embeds if e), extra or ""] if t)
             attrs = {

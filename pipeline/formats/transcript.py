@@ -334,9 +334,14 @@ class WebVttFormat(Format):
                 m = _SPEAKER.match(text)
                 if m:
                     speaker, text = m["name"].strip(), m["text"]
+            try:
+                ts = start + timedelta(seconds=_cue_seconds(cap.start))
+            except OverflowError:
+                ctx.skip(line, f"cue time out of range: {cap.start}")
+                continue
             ev = message(
                 ctx,
-                ts=start + timedelta(seconds=_cue_seconds(cap.start)),
+                ts=ts,
                 actor=speaker,
                 text=text,
                 source=self.name,
