@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 BULK_MIN_BYTES = 5 * 2**20  # below this (or BULK_MIN_LINES) the per-line path is
 BULK_MIN_LINES = 50_000  # fast enough and exact; a few huge lines are no volume
-BLOCK_BYTES = 4 * 2**20  # one polars column per block: bounds the working set
+BLOCK_BYTES = 2 * 2**20  # one polars column per block: bounds the working set
 KEY_CHARS = 512  # raw key prefix; template_of looks at 400 chars of the message
 MAX_KEYS = 100_000  # distinct raw keys kept; rare info-level keys beyond are dropped
 OPEN_MINUTES = 10  # per-minute counts kept open for lines arriving slightly out of order
