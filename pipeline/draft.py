@@ -124,9 +124,7 @@ def candidates(evidence: Evidence, facts: Facts) -> list[EvidenceItem]:
         ]
     else:
         items = evidence.items
-    ranked = sorted(
-        items, key=lambda i: (-(i.salience + (200 if i.id in pinned else 0)), i.ts)
-    )
+    ranked = sorted(items, key=lambda i: (-(i.salience + (200 if i.id in pinned else 0)), i.ts))
     chosen = ranked[:MAX_CANDIDATES]
     return sorted(chosen, key=lambda i: i.ts)
 
@@ -219,6 +217,7 @@ def offline_actions(facts: Facts, evidence: Evidence) -> ActionsAnswer:
 
 def offline_reflexion() -> ReflexionAnswer:
     from .approve import PLACEHOLDER as q
+
     return ReflexionAnswer(
         context=f"{q}: in which situation does this lesson apply?",
         lesson=f"{q}: what did this incident teach?",
@@ -298,7 +297,13 @@ def draft(
                     errs.append(f"the answer repeats step {i}; go one level deeper")
             return errs
 
-        task = prompts.load("why").render(step=step, problem=problem, previous=prev)
+        if any(w.answer == OFFLINE_WHY for w in whys):
+            # the chain is broken: later steps cannot explain a missing answer
+            whys.append(WhyAnswer(question=f"Why {step}?", answer=OFFLINE_WHY, evidence=[]))
+            continue
+        # each step explains the previous answer: a small model only has to go one level down
+        target = whys[-1].answer if whys else problem
+        task = prompts.load("why").render(step=step, target=target, previous=prev)
         whys.append(
             _section(
                 sec,

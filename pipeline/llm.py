@@ -71,7 +71,11 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "openai": Profile("json_schema", budget_tokens=6000, timeout_s=120, max_tokens=1500),
     "local": Profile(
-        "function_calling", budget_tokens=1800, timeout_s=240, max_tokens=400, max_tokens_in_body=True
+        "function_calling",
+        budget_tokens=1800,
+        timeout_s=240,
+        max_tokens=400,
+        max_tokens_in_body=True,
     ),
     "fake": Profile("function_calling", budget_tokens=6000, timeout_s=30, max_tokens=1500),
 }
@@ -101,7 +105,9 @@ class Usage:
         self.output_tokens += tout
         self.calls += 1
         self.seconds += seconds
-        self.log.append({"tag": tag, "seconds": round(seconds, 3), "input_tokens": tin, "output_tokens": tout})
+        self.log.append(
+            {"tag": tag, "seconds": round(seconds, 3), "input_tokens": tin, "output_tokens": tout}
+        )
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -182,6 +188,8 @@ def open_backend(
         from . import local_llm
 
         p = PROFILES["local"]
+        # a 1.5B model that misses twice rarely fixes it on the third ask: fall back sooner
+        retry = RetryPolicy(attempts=retry.attempts, reasks=1, max_wait_s=retry.max_wait_s)
         gguf = local_llm.ensure_model(Path(model_path) if model_path else None)
         with local_llm.LocalServer(gguf) as server:
             chat = _openai_chat(server.model_name, server.base_url, "local", p)

@@ -15,7 +15,75 @@ from .models import Draft, EvidenceItem, Facts, TimelineEntry, Verification, Why
 _WORD = re.compile(r"[a-z][a-z0-9_-]{2,}")
 _NUM = re.compile(r"\d+(?:\.\d+)?")
 _STOP = set(
-    ["the", "and", "for", "with", "was", "were", "has", "had", "have", "from", "that", "this", "into", "onto", "after", "before", "when", "then", "than", "which", "while", "about", "over", "under", "again", "also", "been", "being", "are", "its", "it's", "not", "but", "all", "any", "one", "two", "per", "via", "out", "off", "who", "why", "how", "what", "did", "does", "our", "their", "there", "them", "they", "you", "your", "fired", "alert", "alerts", "engineer", "on-call", "team", "said", "says", "chat", "log", "logs", "event", "events"]
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "was",
+        "were",
+        "has",
+        "had",
+        "have",
+        "from",
+        "that",
+        "this",
+        "into",
+        "onto",
+        "after",
+        "before",
+        "when",
+        "then",
+        "than",
+        "which",
+        "while",
+        "about",
+        "over",
+        "under",
+        "again",
+        "also",
+        "been",
+        "being",
+        "are",
+        "its",
+        "it's",
+        "not",
+        "but",
+        "all",
+        "any",
+        "one",
+        "two",
+        "per",
+        "via",
+        "out",
+        "off",
+        "who",
+        "why",
+        "how",
+        "what",
+        "did",
+        "does",
+        "our",
+        "their",
+        "there",
+        "them",
+        "they",
+        "you",
+        "your",
+        "fired",
+        "alert",
+        "alerts",
+        "engineer",
+        "on-call",
+        "team",
+        "said",
+        "says",
+        "chat",
+        "log",
+        "logs",
+        "event",
+        "events",
+    ]
 )
 _BLAME = re.compile(
     r"\b(blame[sd]?|fault of|careless(?:ly|ness)?|negligen\w*|incompeten\w*|"
@@ -61,9 +129,7 @@ def _whys(whys: list[Why], ids: dict[str, EvidenceItem]) -> list[Why]:
     for w in whys:
         cited = [ids[i] for i in w.evidence if i in ids]
         ok = bool(cited) and supported(w.answer + " " + w.question, cited)
-        out.append(
-            w.model_copy(update={"evidence": [c.id for c in cited], "hypothesis": not ok})
-        )
+        out.append(w.model_copy(update={"evidence": [c.id for c in cited], "hypothesis": not ok}))
     return out
 
 
@@ -125,6 +191,25 @@ def blameless(draft: Draft, participants: list[str]) -> tuple[Draft, list[str]]:
     return updated, flags
 
 
+_SPECIFIC = re.compile(r"\b[\w./:-]*\d[\w./:-]*\b|\b\w+[_.]\w[\w.]*\b")
+
+
+def novel_terms(text: str, facts: Facts, ids: dict[str, EvidenceItem]) -> list[str]:
+    """Versions, identifiers and numbers in the prose that no evidence and no
+    fact contains: the usual trace of a model copying an example or inventing."""
+    corpus = " ".join([i.text + " " + " ".join(i.attrs.values()) for i in ids.values()]).lower()
+    allowed = _fact_numbers(facts)
+    out = []
+    for term in dict.fromkeys(_SPECIFIC.findall(text)):
+        t = term.strip(".:-/").lower()
+        # evidence ids, repeat counts and clock times are the pack's own notation
+        if re.fullmatch(r"e\d+|x\d+|\d{1,2}:\d{2}(:\d{2})?", t):
+            continue
+        if t and t not in corpus and t not in allowed:
+            out.append(term)
+    return out
+
+
 def verify(draft: Draft, facts: Facts, ids: dict[str, EvidenceItem]) -> tuple[Draft, Verification]:
     counts = {"dropped": 0, "unverified": 0}
     timeline = _timeline(draft.timeline, ids, counts)
@@ -134,6 +219,13 @@ def verify(draft: Draft, facts: Facts, ids: dict[str, EvidenceItem]) -> tuple[Dr
     bad_numbers = unverified_numbers(draft.impact, facts, ids)
     if bad_numbers:
         flags.append(f"impact figures not found in facts or evidence: {', '.join(bad_numbers)}")
+    prose = " ".join([draft.summary, *(w.answer for w in whys)])
+    invented = [t for t in novel_terms(prose, facts, ids) if t not in bad_numbers]
+    if invented:
+        flags.append(
+            "summary or whys mention terms found in no evidence (check them): "
+            + ", ".join(invented[:10])
+        )
     return checked, Verification(
         unverified_timeline=counts["unverified"],
         dropped_timeline=counts["dropped"],
