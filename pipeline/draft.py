@@ -165,8 +165,8 @@ def offline_summary(facts: Facts, title: str | None) -> SummaryAnswer:
     return SummaryAnswer(
         title=(title or f"{main} on {where}")[:90],
         severity=sev,
-        impact=impact[:300],
-        summary=summary[:900],
+        impact=impact[:240],
+        summary=summary[:600],
     )
 
 

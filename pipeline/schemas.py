@@ -37,12 +37,12 @@ class SummaryAnswer(_Answer):
         "degradation of a customer-facing service; SEV-3: minor or internal impact."
     )
     impact: str = Field(
-        max_length=300,
+        max_length=240,
         description="One sentence: who or what was affected and how, quoting the computed "
         "durations and counts given in FACTS (do not compute your own numbers).",
     )
     summary: str = Field(
-        max_length=900,
+        max_length=600,
         description="Executive summary in 3-5 plain sentences: what happened, the cause as "
         "far as the evidence shows, how it was mitigated, and the current state. Blameless: "
         "name roles (the on-call engineer), not people.",
@@ -78,7 +78,7 @@ class WhyAnswer(_Answer):
         description="The 'Why ...?' question, asking why the previous answer happened.",
     )
     answer: str = Field(
-        max_length=300,
+        max_length=220,
         description="The cause one level deeper than the previous answer, as a plain "
         "statement. It must be new: never repeat an earlier answer.",
     )
@@ -120,14 +120,14 @@ class ReflexionAnswer(_Answer):
     """A lesson for people and automated agents, to be approved by a human."""
 
     context: str = Field(
-        max_length=300,
+        max_length=220,
         description="The situation in which the lesson applies, in one sentence.",
     )
     lesson: str = Field(
-        max_length=300, description="What this incident taught, in one general sentence."
+        max_length=220, description="What this incident taught, in one general sentence."
     )
     adjustment: str = Field(
-        max_length=300,
+        max_length=220,
         description="One concrete rule to follow next time before acting in that context "
         "(e.g. 'Before running an aggregation on orders, check EXPLAIN for a sequential "
         "scan and add a date filter').",
