@@ -247,8 +247,19 @@ def totals(rows: Sequence[Row], backend: str) -> Row:
     return total
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling bench modules
+INJECTION: list[dict[str, Any]] = []  # one result per backend, printed after the table
+
+
 def extra_rows(backend: ChatBackend | None = None, options: api.Options | None = None) -> list[Row]:
-    """Hook for rows beyond the fixtures (the injection corpus comes here); none yet."""
+    """Runs the prompt-injection corpus for this backend (its own table, see injection_eval)."""
+    if backend is not None and options is not None:
+        from injection_eval import injection_row
+
+        try:
+            INJECTION.append(injection_row(backend, options))
+        except Exception as e:  # reported, never fatal to the eval
+            INJECTION.append({"backend": backend.name, "error": f"{type(e).__name__}: {e}"[:300]})
     return []
 
 
@@ -379,12 +390,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="draft-incident-eval-") as tmp:
         rows, startup = run(wanted, folders, args.cache or Path(tmp))
     print_table(rows)
-    problems = violations(rows)
+    from injection_eval import print_rows
+
+    print_rows([r for r in INJECTION if "error" not in r])
+    problems = violations(rows) + [
+        f"injection/{r['backend']}: {r['error']}" for r in INJECTION if "error" in r
+    ]
+    problems += [
+        f"injection/{r['backend']}: {len(r['unresolved_citations'])} unresolved citations, "
+        f"{r['raw_html_tags']} raw HTML tags"
+        for r in INJECTION
+        if "error" not in r
+        and (r["unresolved_citations"] or r["raw_html_tags"] or not r["headings_once"])
+    ]
     payload = {
         "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
         **{"backends": wanted, "startup_s": startup, "violations": problems},
         **{"window_minutes": WINDOW.total_seconds() / 60, "support_min": SUPPORT_MIN},
         "rows": [r.as_dict() for r in rows],
+        "injection": INJECTION,
     }
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
