@@ -255,15 +255,12 @@ def _all_cores() -> int:
 
 
 def _default_threads() -> int:
+    """All cores: on a quiet machine generation scales with them. On a busy one
+    ggml's spinning threads collapse (measured on 2 busy cores: 2 threads 0.5
+    tok/s, 1 thread 3.5 tok/s), so DRAFT_INCIDENT_THREADS can lower it."""
     if os.environ.get("DRAFT_INCIDENT_THREADS", "").isdigit():
         return max(1, int(os.environ["DRAFT_INCIDENT_THREADS"]))
-    # One core spare: ggml threads spin at barriers, so any competing load collapses
-    # generation (measured on 2 busy cores: 2 threads 0.5 tok/s, 1 thread 3.5 tok/s).
-    try:
-        cpus = len(os.sched_getaffinity(0))  # honours taskset/cgroup pinning
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return max(1, cpus - 1)
+    return _all_cores()
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:
