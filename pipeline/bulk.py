@@ -155,14 +155,14 @@ def ingest_file(
     state = _State()
     # the year of year-less syslog stamps, per month, as the syslog reader that
     # re-reads the representative decides it (per day would be exact but slow)
-    years = {mon: str(YearGuess(ctx)(m, 15)) for mon, m in MONTHS.items()}
+    years = {mon: YearGuess(ctx)(m, 15) for mon, m in MONTHS.items()}
     try:
         with path.open("rb") as f, ThreadPoolExecutor(1) as pool:
-            pending = None  # the next block is split while polars works on this one
+            pending = None  # the next block is read while this one is aggregated
             for blk in chain(_blocks(f), [None]):
-                nxt = pool.submit(_prepare, *blk) if blk else None
+                nxt = pool.submit(_prepare, *blk, ctx.tz, years) if blk else None
                 if pending is not None:
-                    _add_block(state, _frame(pending.result(), src, state, ctx.tz, years))
+                    _add_block(state, src, pending.result())
                 pending = nxt
         events = _represent(state, p, path)
     except OSError as e:
@@ -221,22 +221,24 @@ def _blocks(f: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[tuple[int, int, by
 
 @dataclass
 class _Block:
-    lines: list[str]
-    keys: list[str]
-    offset: int
-    first_no: int
+    df: pl.DataFrame  # one row per timed line: raw key, UTC time (naive), line, offset, number
+    no_time: int = 0  # lines without a readable time (blank ones not counted)
+    first_no_time: int | None = None
     bad_utf8: int | None = None  # byte offset of the first invalid byte
 
 
-# Key masking in Python, not regex: deleting every digit and hex letter with
-# bytes.translate costs ~0.03 s per 8 MB, a regex replace_all ~0.25 s. Numbers,
-# ids, IPs and timestamps vanish; words keep their other letters, enough to
-# keep different messages apart (the precise template comes later).
+# Key masking with bytes.translate, not a regex: deleting every digit and hex
+# letter costs ~0.03 s per 8 MB, a regex replace_all ~0.5 s. Numbers, ids, IPs
+# and timestamps vanish; words keep their other letters, enough to keep
+# different messages apart (the precise template comes later).
 _DELETE = b"0123456789abcdefABCDEF"
 
 
-def _prepare(offset: int, first_no: int, block: bytes) -> _Block:
-    """The per-block Python part (runs in a helper thread, beside polars)."""
+def _prepare(offset: int, first_no: int, block: bytes, tz: tzinfo, years: dict[str, int]) -> _Block:
+    """One block as a frame (runs in a helper thread, beside the aggregation).
+    No per-line Python: polars splits the lines and reads the times."""
+    import polars as pl
+
     bad = None
     if offset == 0 and block.startswith(b"\xef\xbb\xbf"):
         block, offset = block[3:], 3
@@ -247,107 +249,119 @@ def _prepare(offset: int, first_no: int, block: bytes) -> _Block:
         text = block.decode("utf-8", errors="replace")
     keys = block.translate(None, _DELETE).decode("utf-8", errors="replace")
     # both end with "\n": drop the empty last piece
-    return _Block(text.split("\n")[:-1], keys.split("\n")[:-1], offset, first_no, bad)
-
-
-def _frame(b: _Block, src: str, state: _State, tz: tzinfo, years: dict[str, str]) -> pl.DataFrame:
-    """One row per timed line: raw key, UTC time (naive), line, offset, number."""
-    import polars as pl
-
-    if b.bad_utf8 is not None and not any("UTF-8" in w for w in state.warnings):
-        state.warnings.append(f"{src}: not valid UTF-8 (byte {b.bad_utf8}); replaced")
-    n = len(b.lines)
-    df = pl.DataFrame({"raw": b.lines, "k": b.keys}, schema={"raw": pl.String, "k": pl.String})
+    df = (
+        pl.DataFrame({"raw": [text], "k": [keys]})
+        .select(pl.all().str.split("\n"))
+        .explode("raw", "k")
+    )
+    n = len(df) - 1
     size = pl.col("raw").str.len_bytes() + 1
-    df = df.select(
+    df = df.head(n).select(
         pl.col("raw").str.strip_chars_end("\r").str.slice(0, MAX_LINE).alias("line"),
-        (size.cum_sum() - size + b.offset).cast(pl.Int64).alias("off"),
-        pl.int_range(b.first_no + 1, b.first_no + 1 + n, dtype=pl.Int64).alias("no"),
+        (size.cum_sum() - size + offset).cast(pl.Int64).alias("off"),
+        pl.int_range(first_no + 1, first_no + 1 + n, dtype=pl.Int64).alias("no"),
         pl.col("k").str.strip_chars_end("\r").str.slice(0, KEY_CHARS),
     )
-    # Materialized in stages: an eager select re-evaluates a shared
-    # sub-expression (a struct of regex captures) once per use.
-    c = pl.col
-    line = c("line")
+    # Each pattern runs only where it can matter (a mostly-null column is cheap):
+    # a time comes from the first source that matched; the HTTP status (part of
+    # the key) needs '] "'. Materialized in stages: an eager select re-evaluates
+    # a shared sub-expression once per use.
+    c, line = pl.col, pl.col("line")
     df = df.with_columns(
         line.str.extract_groups(_SYSLOG).alias("sy"),
-        line.str.extract_groups(_ISO).alias("iso"),
-        line.str.extract_groups(_CLF).alias("clf"),
-        line.str.extract_groups(_EPOCH).alias("ep"),
         line.str.extract(r"^<([0-9]{1,3})>", 1).alias("pri"),
-    ).unnest("sy", "iso", "clf", "ep", separator="_")
-    # digits that decide the severity stay in the key: syslog PRI, HTTP status
-    df = df.with_columns(
+        line.str.contains('] "', literal=True).alias("req"),
+    ).unnest("sy", separator="_")
+    none = c("sy_clock").is_null()
+    df = df.with_columns(pl.when(none).then(line).str.extract_groups(_ISO).alias("iso"))
+    df = df.unnest("iso", separator="_")
+    none = none & c("iso_clock").is_null()
+    df = df.with_columns(pl.when(none | c("req")).then(line).str.extract_groups(_CLF).alias("clf"))
+    df = df.unnest("clf", separator="_")
+    none = none & c("clf_clock").is_null()
+    df = df.with_columns(pl.when(none).then(line).str.extract_groups(_EPOCH).alias("ep"))
+    df = df.unnest("ep", separator="_").with_columns(
+        # digits that decide the severity stay in the key: syslog PRI, HTTP status
         key=pl.concat_str(
             c("pri").fill_null(""), c("clf_status").fill_null(""), c("k"), separator="|"
         )
     )
     df = _timestamp(df, tz, years).select("line", "off", "no", "ts", "key")
     if df["ts"].null_count() == 0:
-        return df
-    missing = df.filter(pl.col("ts").is_null() & (pl.col("line").str.strip_chars() != ""))
-    if len(missing):
-        state.no_time += len(missing)
-        if state.first_no_time is None:
-            state.first_no_time = int(missing["no"][0])
-    return df.filter(pl.col("ts").is_not_null())
+        return _Block(df, bad_utf8=bad)
+    missing = df.filter(c("ts").is_null() & (line.str.strip_chars() != ""))["no"]
+    first = int(missing[0]) if len(missing) else None
+    return _Block(df.filter(c("ts").is_not_null()), len(missing), first, bad)
 
 
-def _timestamp(df: pl.DataFrame, tz: tzinfo, years: dict[str, str]) -> pl.DataFrame:
+def _timestamp(df: pl.DataFrame, tz: tzinfo, years: dict[str, int]) -> pl.DataFrame:
     """Adds ``ts``, the UTC time (naive) of each line from the first pattern that
     matched: syslog at the line start, ISO-8601 (JSON values too), access-log
     brackets, JSON epoch seconds. A written zone is used; naive times are in ``tz``.
-    Each source is parsed on its own (mostly-null) column: cheaper than building
-    one normalized string per line."""
+    Integer arithmetic on the captured digits: no strings built, none parsed
+    as dates (polars' strptime on 1M lines costs more than all of this)."""
     import polars as pl
 
-    c = pl.col
-    clock = c("iso_clock")
-    wall = pl.coalesce(
-        pl.concat_str(
-            c("sy_mon").replace_strict(years, default=None),
-            "sy_mon",
-            "sy_day",
-            "sy_clock",
-            separator=" ",
-        ).str.to_datetime("%Y %b %d %H:%M:%S", time_unit="us", strict=False),
-        pl.concat_str(
-            c("iso_date").str.replace_all("/", "-", literal=True),
-            pl.when(clock.str.len_bytes() == 5).then(clock + ":00").otherwise(clock),
-            separator=" ",
-        ).str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False),
-        pl.concat_str("clf_day", "clf_mon", "clf_year", "clf_clock", separator=" ").str.to_datetime(
-            "%d %b %Y %H:%M:%S", time_unit="us", strict=False
+    c, iso = pl.col, pl.col("iso_date")
+
+    def num(s: pl.Expr, start: int, n: int | None = None) -> pl.Expr:
+        return s.str.slice(start, n).str.to_integer(strict=False)
+
+    src = pl.when(c("sy_clock").is_not_null()).then(0).when(c("iso_clock").is_not_null()).then(1)
+    src = src.when(c("clf_clock").is_not_null()).then(2)
+    clock = pl.coalesce("sy_clock", "iso_clock", "clf_clock")  # a matched source has all
+    zone = pl.when(src == 1).then(c("iso_zone")).when(src == 2).then(c("clf_zone"))
+    lf = df.lazy().with_columns(
+        y=pl.coalesce(
+            c("sy_mon").replace_strict(years, default=None, return_dtype=pl.Int64),
+            num(iso, 0, 4),
+            num(c("clf_year"), 0),
         ),
-    )
-    # a syslog stamp wins; it has neither zone nor fraction
-    is_sy = c("sy_clock").is_not_null()
-    z = pl.when(is_sy).then(None).otherwise(pl.coalesce("iso_zone", "clf_zone"))
-    z = z.str.replace(":", "", literal=True)
-    offset = (
-        pl.when(z == "Z")
+        mo=pl.coalesce(
+            c("sy_mon").replace_strict(MONTHS, default=None, return_dtype=pl.Int64),
+            num(iso, 5, 2),
+            c("clf_mon").replace_strict(MONTHS, default=None, return_dtype=pl.Int64),
+        ),
+        d=pl.coalesce(num(c("sy_day"), 0), num(iso, 8, 2), num(c("clf_day"), 0)),
+        sec=num(clock, 0, 2) * 3600 + num(clock, 3, 2) * 60 + num(clock, 6, 2).fill_null(0),
+        ok=(num(clock, 0, 2) < 24)
+        & (num(clock, 3, 2) < 60)
+        & (num(clock, 6, 2) < 60).fill_null(True),
+        us=pl.when(src == 1)
+        .then(c("iso_frac").str.slice(0, 6).str.pad_end(6, "0").str.to_integer(strict=False))
+        .fill_null(0),
+        off=pl.when(zone == "Z")
         .then(0)
         .otherwise(
-            (z.str.slice(1, 2).cast(pl.Int64) * 3600 + z.str.slice(3, 2).cast(pl.Int64) * 60)
-            * pl.when(z.str.starts_with("-")).then(-1).otherwise(1)
-        )
+            (num(zone, 1, 2) * 3600 + num(zone, -2) * 60)
+            * pl.when(zone.str.starts_with("-")).then(-1).otherwise(1)
+        ),
     )
-    frac = pl.when(is_sy).then(None).otherwise(c("iso_frac"))
-    micros = frac.str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int64).fill_null(0)
-    df = df.with_columns(wall=wall + pl.duration(microseconds=micros), offset=offset)
+    y, mo, d = c("y"), c("mo"), c("d")
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    feb = 28 + leap.cast(pl.Int64)
+    dim = pl.when(mo == 2).then(feb).when(mo.is_in([4, 6, 9, 11])).then(30).otherwise(31)
+    # days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
+    yy = y - (mo <= 2).cast(pl.Int64)
+    era = yy // 400
+    yoe = yy - era * 400
+    doy = (153 * ((mo + 9) % 12) + 2) // 5 + d - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    micros = (days * 86400 + c("sec")) * 1_000_000 + c("us")
+    valid = c("ok") & mo.is_between(1, 12) & d.is_between(1, dim)
+    lf = lf.with_columns(wall=pl.when(valid).then(micros))
     epoch = pl.from_epoch(
         c("ep_sec").cast(pl.Int64) * 1_000_000
         + c("ep_frac").str.pad_end(6, "0").cast(pl.Int64).fill_null(0),
         time_unit="us",
     )
-    return df.with_columns(
+    naive = c("wall").cast(pl.Datetime("us"))
+    utc = (c("wall") - c("off") * 1_000_000).cast(pl.Datetime("us"))
+    return lf.with_columns(
         ts=pl.coalesce(
-            pl.when(c("offset").is_not_null())
-            .then(c("wall") - pl.duration(seconds=c("offset")))
-            .otherwise(_localize(c("wall"), tz)),
-            epoch,
+            pl.when(c("off").is_not_null()).then(utc).otherwise(_localize(naive, tz)), epoch
         )
-    )
+    ).collect()
 
 
 def _localize(naive: pl.Expr, tz: tzinfo) -> pl.Expr:
@@ -370,10 +384,16 @@ def _localize(naive: pl.Expr, tz: tzinfo) -> pl.Expr:
 # --- aggregating -----------------------------------------------------------------
 
 
-def _add_block(state: _State, df: pl.DataFrame) -> None:
+def _add_block(state: _State, src: str, b: _Block) -> None:
     """Fold one block into the running aggregates."""
     import polars as pl
 
+    if b.bad_utf8 is not None and not any("UTF-8" in w for w in state.warnings):
+        state.warnings.append(f"{src}: not valid UTF-8 (byte {b.bad_utf8}); replaced")
+    state.no_time += b.no_time
+    if state.first_no_time is None:
+        state.first_no_time = b.first_no_time
+    df = b.df
     if not len(df):
         return
     # one pass over the lines: per (key, minute); everything else is small tables
