@@ -17,7 +17,7 @@ attribute values of the evidence items it cites that resolve in
   (window + keyword, not necessarily one-to-one) **or** they are supported by
   their evidence: at least one cited id, every cited id resolves, ``ts`` equals
   the time of a cited item, and at least half (``SUPPORT_MIN``) of the entry's
-  content words (5-letter stems of words of 3+ letters, minus stop words) occur
+  content words (``pipeline.verify.stems``, the verifier's own unit) occur
   in the cited evidence. ``on-ref`` is the stricter share of entries that match
   a reference event.
 - **grounding**: entries with at least one cited id where every cited id
@@ -55,6 +55,7 @@ from typing import Any
 from pipeline import api, render
 from pipeline.llm import ChatBackend, open_backend
 from pipeline.models import EvidenceItem, Report, ReviewDecision, TimelineEntry
+from pipeline.verify import stems
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
@@ -62,17 +63,6 @@ DEFAULT_JSON = ROOT / "out" / "eval-results.json"
 WINDOW = timedelta(minutes=5)
 SUPPORT_MIN = 0.5
 BACKENDS = ("offline", "local", "openai")
-_WORD = re.compile(r"[a-z][a-z0-9_-]{2,}")
-# fmt: off
-_STOP = frozenset({
-    "the", "and", "for", "with", "was", "were", "has", "had", "have", "from", "that", "this",
-    "into", "after", "before", "when", "then", "than", "which", "while", "about", "over", "under",
-    "again", "also", "been", "being", "are", "its", "not", "but", "all", "any", "one", "two",
-    "per", "via", "out", "off", "who", "why", "how", "what", "did", "does", "our", "their",
-    "there", "them", "they", "you", "your", "chat", "log", "logs", "alert", "alerts", "fired",
-    "event", "events",
-})
-# fmt: on
 _MD_ESCAPE = re.compile(r"\\([\\`*_\[\]{}<>#|!~.+-])")
 
 
@@ -124,10 +114,6 @@ def timeline_recall(report: Report, refs: Sequence[dict[str, Any]]) -> tuple[int
     return sum(augment(r, set()) for r in range(len(refs))), len(refs)
 
 
-def _stems(text: str) -> set[str]:
-    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP}
-
-
 def grounded(entry: TimelineEntry, evidence: dict[str, EvidenceItem]) -> bool:
     return bool(entry.evidence) and all(i in evidence for i in entry.evidence)
 
@@ -139,8 +125,8 @@ def invented(entry: TimelineEntry, evidence: dict[str, EvidenceItem]) -> bool:
 def supported(entry: TimelineEntry, evidence: dict[str, EvidenceItem]) -> bool:
     if not grounded(entry, evidence) or invented(entry, evidence):
         return False
-    words = _stems(entry.text)
-    found = _stems(" ".join(_item_text(i) for i in cited_items(entry, evidence)))
+    words = stems(entry.text)
+    found = stems(" ".join(_item_text(i) for i in cited_items(entry, evidence)))
     return bool(words) and len(words & found) >= SUPPORT_MIN * len(words)
 
 

@@ -91,7 +91,9 @@ def _input_ledger(result: ingest.IngestResult, norm: normalize.Normalized) -> li
     return out
 
 
-def _redact(events: list[Event], spec: str) -> tuple[list[Event], dict[str, int], list]:
+def _redact(
+    events: list[Event], spec: str
+) -> tuple[list[Event], dict[str, int], list[tuple[str, str, str]]]:
     """Secrets never leave this function: everything downstream sees placeholders."""
     from .redact import from_spec
 
@@ -107,20 +109,45 @@ def _redact(events: list[Event], spec: str) -> tuple[list[Event], dict[str, int]
     return out, r.summary(), r.listing()
 
 
-def prepare(paths: list[str], opts: Options, *, budget_tokens: int = 6000) -> Prepared:
+@dataclass
+class Loaded:
+    """Inputs read, redacted and normalized: what --dump-events prints."""
+
+    result: ingest.IngestResult
+    norm: normalize.Normalized
+    redactions: dict[str, int]
+    redaction_listing: list[tuple[str, str, str]]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [*self.result.warnings, *self.norm.warnings]
+
+
+def load(paths: list[str], opts: Options) -> Loaded:
     result = load_events(paths, opts)
-    warnings = result.warnings
-    if not result.events:
-        raise ingest.InputError("no events found in the inputs (check the paths and formats)")
-    events, red_summary, red_listing = _redact(result.events, opts.redact)
+    events, summary, listing = _redact(result.events, opts.redact)
     norm = normalize.normalize(events, since=opts.since, until=opts.until)
+    return Loaded(result, norm, summary, listing)
+
+
+def prepare(paths: list[str], opts: Options, *, budget_tokens: int = 6000) -> Prepared:
+    loaded = load(paths, opts)
+    if not loaded.result.events:
+        raise ingest.InputError("no events found in the inputs (check the paths and formats)")
+    norm = loaded.norm
     if not norm.events:
         raise ingest.InputError("no events left inside the --since/--until window")
-    warnings += norm.warnings
     evidence = condense.condense(norm.events, budget_tokens=opts.budget_tokens or budget_tokens)
-    evidence = evidence.model_copy(update={"ledger": _input_ledger(result, norm) + evidence.ledger})
+    evidence = evidence.model_copy(
+        update={"ledger": _input_ledger(loaded.result, norm) + evidence.ledger}
+    )
     return Prepared(
-        norm.events, evidence, facts.compute(evidence), warnings, red_summary, red_listing
+        norm.events,
+        evidence,
+        facts.compute(evidence),
+        loaded.warnings,
+        loaded.redactions,
+        loaded.redaction_listing,
     )
 
 

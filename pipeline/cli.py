@@ -61,8 +61,15 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--from-logs", "logs", multiple=True, help="Alert, log or chat file, folder, .zip, or - for stdin.")
-@click.option("--chat", "chats", multiple=True, help="Chat export or transcript (same as --from-logs).")
+@click.option(
+    "--from-logs",
+    "logs",
+    multiple=True,
+    help="Alert, log or chat file, folder, .zip, or - for stdin.",
+)
+@click.option(
+    "--chat", "chats", multiple=True, help="Chat export or transcript (same as --from-logs)."
+)
 @click.option("--as", "force_format", help="Force a format instead of auto-detection.")
 @click.option("--title", help="Report title (default: drafted).")
 @click.option("--date", "anchor", help="YYYY-MM-DD anchor for time-only transcripts.")
@@ -71,24 +78,50 @@ def _on_sigterm(signum: int, frame: object) -> None:
 @click.option("--until", help="Ignore events after this time.")
 @click.option("--meeting-start", help="Start time of a WebVTT meeting recording.")
 @click.option("--strict", is_flag=True, help="Stop at the first malformed record (exit 2).")
-@click.option("--llm", "backend", type=click.Choice(["auto", "openai", "local", "offline"]), default="auto", show_default=True)
+@click.option(
+    "--llm",
+    "backend",
+    type=click.Choice(["auto", "openai", "local", "offline"]),
+    default="auto",
+    show_default=True,
+)
 @click.option("--model", help="Model name for the endpoint.")
 @click.option("--base-url", help="OpenAI-compatible endpoint URL.")
 @click.option("--model-path", type=click.Path(dir_okay=False), help="GGUF file for --llm local.")
 @click.option("--budget-tokens", type=click.IntRange(200, 200_000), help="Evidence pack size.")
-@click.option("--redact", default="secrets,emails,phones", show_default=True, help="What to mask (secrets always).")
+@click.option(
+    "--redact",
+    default="secrets,emails,phones",
+    show_default=True,
+    help="What to mask (secrets always).",
+)
 @click.option("--show-redactions", is_flag=True, help="List what was redacted (masked) on stderr.")
-@click.option("--out-dir", default="docs/incidents", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out-dir", default="docs/incidents", show_default=True, type=click.Path(file_okay=False)
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing report.")
 @click.option("--dry-run", is_flag=True, help="Print the report; write nothing.")
-@click.option("--json-out", type=click.Path(dir_okay=False), help="Also write the full report as JSON.")
+@click.option(
+    "--json-out", type=click.Path(dir_okay=False), help="Also write the full report as JSON."
+)
 @click.option("--dump-events", is_flag=True, help="Print normalized events as JSON lines and exit.")
 @click.option("--approve-reflexion", is_flag=True, help="Approve the lesson (with --approver).")
-@click.option("--reject-reflexion", is_flag=True, help="Reject the lesson: nothing is written (exit 3).")
-@click.option("--reflexion", "reflexion_mode", type=click.Choice(["pending"]), help="Write with the lesson pending approval.")
+@click.option(
+    "--reject-reflexion", is_flag=True, help="Reject the lesson: nothing is written (exit 3)."
+)
+@click.option(
+    "--reflexion",
+    "reflexion_mode",
+    type=click.Choice(["pending"]),
+    help="Write with the lesson pending approval.",
+)
 @click.option("--approver", help="Name recorded with the approval.")
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached model answers.")
-@click.option("--memory-dir", type=click.Path(file_okay=False), help="Past reports to compare with (default: --out-dir).")
+@click.option(
+    "--memory-dir",
+    type=click.Path(file_okay=False),
+    help="Past reports to compare with (default: --out-dir).",
+)
 @click.version_option(package_name="draft-incident")
 @click.pass_context
 def main(ctx: click.Context, **o: Any) -> None:
@@ -104,8 +137,12 @@ def main(ctx: click.Context, **o: Any) -> None:
     except TimeError as e:
         fail(2, f"--tz: {e}")
     if o["force_format"] and o["force_format"] not in load_all():
-        fail(2, f"--as {o['force_format']}: unknown format (known: {', '.join(sorted(load_all()))})")
-    flags = sum(bool(x) for x in (o["approve_reflexion"], o["reject_reflexion"], o["reflexion_mode"]))
+        fail(
+            2, f"--as {o['force_format']}: unknown format (known: {', '.join(sorted(load_all()))})"
+        )
+    flags = sum(
+        bool(x) for x in (o["approve_reflexion"], o["reject_reflexion"], o["reflexion_mode"])
+    )
     if flags > 1:
         fail(2, "choose one of --approve-reflexion, --reject-reflexion, --reflexion pending")
     if o["approve_reflexion"] and not o["approver"]:
@@ -138,7 +175,10 @@ def main(ctx: click.Context, **o: Any) -> None:
     except WriteError as e:
         fail(2, str(e))
     except review.Rejected:
-        fail(3, "the Reflexion lesson was rejected; no report written (cached drafts kept for a rerun)")
+        fail(
+            3,
+            "the Reflexion lesson was rejected; no report written (cached drafts kept for a rerun)",
+        )
     except review.ReviewNeeded as e:
         fail(3, str(e))
     except llm.LLMError as e:
@@ -152,17 +192,11 @@ def main(ctx: click.Context, **o: Any) -> None:
 
 
 def _dump(paths: list[str], opts: api.Options) -> None:
-    result = api.load_events(paths, opts)
-    warnings = result.warnings
-    from .normalize import normalize
-
-    redacted, _, _ = api._redact(result.events, opts.redact)
-    norm = normalize(redacted, since=opts.since, until=opts.until)
-    for w in [*warnings, *norm.warnings]:
+    loaded = api.load(paths, opts)
+    for w in loaded.warnings:
         err.print(f"warning: {w}", markup=False)
-    out = sys.stdout
-    for e in norm.events:
-        out.write(json.dumps(e.model_dump(mode="json"), ensure_ascii=False) + "\n")
+    for e in loaded.norm.events:
+        sys.stdout.write(json.dumps(e.model_dump(mode="json"), ensure_ascii=False) + "\n")
 
 
 def _reviewer(o: dict[str, Any], cache: Any) -> api.Reviewer:
@@ -183,7 +217,9 @@ def _reviewer(o: dict[str, Any], cache: Any) -> api.Reviewer:
             mode,
             approver=o["approver"],
             cache=cache,
-            ask=(lambda q, default: click.prompt(q, default=default, err=True)) if mode == "interactive" else None,
+            ask=(lambda q, default: click.prompt(q, default=default, err=True))
+            if mode == "interactive"
+            else None,
             show=lambda s: err.print(s, markup=False),
         )
         if decision.status == "rejected":

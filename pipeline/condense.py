@@ -37,7 +37,10 @@ _SIGNAL = re.compile(
     re.I,
 )
 _EMOJI_ONLY = re.compile(r"^(?:\s|:[\w+-]+:|[^\w\s]|\W)*$")
-_HIGH = {"critical", "fatal", "emergency", "alert", "error", "err", "crit", "emerg", "severe"}
+# severities that mean "something is broken" (shared with facts)
+ERROR_LEVELS = frozenset(
+    {"critical", "fatal", "emergency", "alert", "error", "err", "crit", "emerg", "severe"}
+)
 _MID = {"warning", "warn", "notice"}
 
 
@@ -67,7 +70,7 @@ def count_tokens(text: str) -> int:
 
 def _level(e: Event) -> int:
     sev = (e.severity or "").lower()
-    if sev in _HIGH or sev.startswith("p1") or sev.startswith("sev1"):
+    if sev in ERROR_LEVELS or sev.startswith("p1") or sev.startswith("sev1"):
         return 2
     return 1 if sev in _MID else 0
 

@@ -19,13 +19,22 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from . import prompts
+from .approve import PLACEHOLDER
 from .cache import Cache
 from .condense import format_item, format_pack, inert
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
 from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
 from .render import minutes
-from .schemas import ActionsAnswer, ReflexionAnswer, SummaryAnswer, TimelineAnswer, WhyAnswer
+from .schemas import (
+    ActionItem,
+    ActionsAnswer,
+    ReflexionAnswer,
+    SummaryAnswer,
+    TimelineAnswer,
+    TimelineItem,
+    WhyAnswer,
+)
 from .slug import slugify
 
 T = TypeVar("T", bound=BaseModel)
@@ -189,8 +198,6 @@ def _offline_label(it: EvidenceItem) -> str:
 
 def offline_timeline(cands: list[EvidenceItem]) -> TimelineAnswer:
     top = sorted(cands, key=lambda i: -i.salience)[:12]
-    from .schemas import TimelineItem
-
     entries = [
         TimelineItem(evidence=[i.id], text=_offline_label(i))
         for i in sorted(top, key=lambda i: i.ts)
@@ -202,22 +209,17 @@ OFFLINE_WHY = "To be answered by the reviewer (no model drafted this step)."
 
 
 def offline_actions(facts: Facts, evidence: Evidence) -> ActionsAnswer:
-    from .schemas import ActionItem
-
     by_id = evidence.by_id()
-    immediate = []
-    for f in (facts.mitigated,):
-        if f.evidence and f.evidence[0] in by_id:
-            immediate.append(
-                ActionItem(text=by_id[f.evidence[0]].text[:160], done=True, evidence=f.evidence)
-            )
+    done = facts.mitigated.evidence[:1]
+    immediate = [
+        ActionItem(text=by_id[i].text[:160], done=True, evidence=done) for i in done if i in by_id
+    ]
     medium = [ActionItem(text=t[:160], done=False, evidence=[i]) for i, t in facts.action_hints[:4]]
-    return ActionsAnswer(immediate=immediate[:4], medium=medium, long=[])
+    return ActionsAnswer(immediate=immediate, medium=medium, long=[])
 
 
 def offline_reflexion() -> ReflexionAnswer:
-    from .approve import PLACEHOLDER as q
-
+    q = PLACEHOLDER
     return ReflexionAnswer(
         context=f"{q}: in which situation does this lesson apply?",
         lesson=f"{q}: what did this incident teach?",

@@ -10,10 +10,9 @@ import re
 from collections import Counter
 from datetime import datetime, timedelta
 
-from .condense import inert
+from .condense import ERROR_LEVELS, inert
 from .models import AlertSummary, Event, Evidence, EvidenceItem, Facts, Metric, TimedFact
 
-_ERR = {"critical", "fatal", "emergency", "alert", "error", "err", "crit", "emerg", "severe"}
 _PAGE_SEV = {"critical", "page", "p1", "sev1", "sev-1", "high", "disaster", "error"}
 _ACK = re.compile(r"\b(ack(?:ed|nowledged)?|looking( into)?|on it|investigating|i'?m on)\b", re.I)
 _MITIGATE = re.compile(
@@ -118,7 +117,7 @@ def compute(evidence: Evidence) -> Facts:
     start: EvidenceItem | None = detected
     if anchor is not None:
         for it in items:
-            errorish = it.kind == "log" and (it.severity or "").lower() in _ERR
+            errorish = it.kind == "log" and (it.severity or "").lower() in ERROR_LEVELS
             if errorish and anchor - SYMPTOM_LOOKBACK <= it.ts < (start.ts if start else anchor):
                 start = it
                 break

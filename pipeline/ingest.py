@@ -139,16 +139,17 @@ def _expand(raw: str) -> Iterator[tuple[str, Path | None]]:
         if detect_dir(p) is not None:
             yield raw, p
             return
-        for child in sorted(p.rglob("*")):
-            if child.is_dir() and detect_dir(child) is not None:
+        entries = sorted(p.rglob("*"))  # one walk; parents sort before their children
+        exports: list[Path] = []  # folder exports are parsed whole, their files not again
+        for child in entries:
+            inside = any(e in child.parents for e in exports)
+            if child.is_dir() and not inside and detect_dir(child) is not None:
+                exports.append(child)
                 yield str(child), child
-        skip_under = [c for c in p.rglob("*") if c.is_dir() and detect_dir(c) is not None]
-        for child in sorted(p.rglob("*")):
-            if not child.is_file() or _ignored(child):
-                continue
-            if any(d in child.parents for d in skip_under):
-                continue
-            yield str(child), child
+        for child in entries:
+            outside = not any(e in child.parents for e in exports)
+            if child.is_file() and not _ignored(child) and outside:
+                yield str(child), child
         return
     yield raw, p
 

@@ -93,17 +93,18 @@ _BLAME = re.compile(
 )
 
 
-def _stems(text: str) -> set[str]:
+def stems(text: str) -> set[str]:
+    """Content words cut to 5 letters: the unit every lexical check compares."""
     return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
 def _support_words(item: EvidenceItem) -> set[str]:
     parts = [item.text, item.actor or "", " ".join(item.attrs.values())]
-    return _stems(" ".join(parts))
+    return stems(" ".join(parts))
 
 
 def supported(claim: str, cited: list[EvidenceItem]) -> bool:
-    words = _stems(claim)
+    words = stems(claim)
     return any(words & _support_words(c) for c in cited)
 
 

@@ -32,25 +32,14 @@ from pipeline.prompts import load as load_prompt
 from pipeline.render import esc, render
 from tests import fakes
 from tests.conftest import ROOT
+from tests.test_pipeline import HEADINGS
 
 DATA = ROOT / "tests" / "data" / "injection"
 INPUTS = [str(DATA / n) for n in ("alerts.json", "app.log", "chat.txt")]
 FROM = [a for p in INPUTS for a in ("--from-logs", p)]
 CORPUS = [json.loads(line) for line in (DATA / "corpus.jsonl").read_text().splitlines() if line.strip()]
 
-SECTIONS = [
-    "## Executive Summary",
-    "## Timeline (UTC)",
-    "## Root Cause Analysis (The 5 Whys)",
-    "## Corrective Actions",
-    "### Immediate Term",
-    "### Medium Term",
-    "### Long Term",
-    "## Reflexion (Agent Learning)",
-    "## Artifacts",
-    "## Appendix: Evidence",
-    "## Appendix: Condensed Away",
-]
+SECTIONS = [*HEADINGS[1:], "## Appendix: Evidence", "## Appendix: Condensed Away"]
 OPTIONAL = ["## Similar Past Incidents", "## Review Notes"]
 
 # a tag, comment or closer that a Markdown renderer would pass through as HTML:

@@ -20,7 +20,7 @@ from pipeline import api, llm
 from pipeline.models import Report, ReviewDecision
 from pipeline.render import render
 from tests import fakes
-from tests.conftest import MINI, ROOT
+from tests.conftest import MINI, ROOT, isolate
 
 CHECKER = ROOT / "tests" / "mermaid"
 FIXTURES = sorted(
@@ -144,9 +144,7 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.skip(reason)
     with pytest.MonkeyPatch.context() as mp:  # same isolation as conftest._isolated
         tmp = tmp_path_factory.mktemp("mermaid")
-        mp.setenv("DRAFT_INCIDENT_CACHE", str(tmp / "env-cache"))
-        for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DRAFT_INCIDENT_MODEL"):
-            mp.delenv(var, raising=False)
+        isolate(mp, tmp / "env-cache")
         reports, mini = _cases(tmp)
     names: list[str] = []
     diagrams: list[str] = []
