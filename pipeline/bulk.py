@@ -2,10 +2,11 @@
 parse one representative line per template with the format's own parser.
 
 Per-line Python costs ~40x a bare read loop, too slow for 10-million-line logs.
-Here a file is read in newline-aligned blocks; vectorized polars expressions
-pull each line's UTC time and a raw template key; per-key aggregates (count,
-first/last time, earliest line, per-minute counts) are merged block by block,
-so memory grows with the number of templates, not with the file. The raw key
+Here a file is read in newline-aligned blocks; helper threads turn each block
+into a small table grouped by raw template key and written minute
+(bulk_lines.py); per-key aggregates (count, first/last time, earliest line,
+per-minute counts) are merged batch by batch, so memory grows with the number
+of templates, not with the file. The raw key
 is meant to be *finer* than condense's (``source|severity|template_of(text)``):
 raw groups whose representatives land on the same condense key are merged, so
 templates and counts match the per-line path.
@@ -13,14 +14,17 @@ templates and counts match the per-line path.
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from .bulk_lines import Block, Minutes, read_block
 from .condense import template_of
 from .formats import Format, ParseContext, Skip, Source, detect, load_all
 from .formats._lineutil import MAX_LINE, MONTHS, LineFormat, head_lines
@@ -33,27 +37,18 @@ if TYPE_CHECKING:
 
 BULK_MIN_BYTES = 5 * 2**20  # below this (or BULK_MIN_LINES) the per-line path is
 BULK_MIN_LINES = 50_000  # fast enough and exact; a few huge lines are no volume
-BLOCK_BYTES = 2 * 2**20  # one polars column per block: bounds the working set
-KEY_CHARS = 512  # raw key prefix; template_of looks at 400 chars of the message
 MAX_KEYS = 100_000  # distinct raw keys kept; rare info-level keys beyond are dropped
+WORKERS = min(4, os.cpu_count() or 1)  # blocks read at once, by helper threads
+# bytes in flight are bounded, not per worker: 2 x 2 MB on two cores keeps peak
+# RSS flat near 270 MB; smaller blocks cost more fixed per-block overhead
+BLOCK_BYTES = 4 * 2**20 // WORKERS
+FOLD_BLOCKS = 16  # blocks folded at once: each fold has a fixed cost
 OPEN_MINUTES = 10  # per-minute counts kept open for lines arriving slightly out of order
 MAX_JSON_LINE = 64 * 2**20  # a cut JSON representative is re-read whole up to this
 CONTEXT_LINES = 40  # lines re-read after a representative (stack-trace continuations)
-# formats whose time the vectorized patterns below cannot read: per-line path
+# formats whose time the patterns of bulk_lines.py cannot read: per-line path
 UNSUPPORTED = {"hdfs", "bgl", "thunderbird", "apache_error", "loki"}
 
-_MON = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
-_SYSLOG = rf"^(?:<[0-9]{{1,3}}>)?(?P<mon>{_MON}) {{1,2}}(?P<day>[0-9]{{1,2}}) (?P<clock>[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}})"
-_ISO = (
-    r"(?P<date>[0-9]{4}[-/][0-9]{2}[-/][0-9]{2})[T ](?P<clock>[0-9]{2}:[0-9]{2}(?::[0-9]{2})?)"
-    r"(?:[.,](?P<frac>[0-9]{1,9}))? ?(?P<zone>Z|[+-][0-9]{2}:?[0-9]{2})?"
-)
-_CLF = (
-    r"\[(?P<day>[0-9]{2})/(?P<mon>[A-Z][a-z]{2})/(?P<year>[0-9]{4}):"
-    r"(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2})(?: (?P<zone>[+-][0-9]{4}))?\]"
-    r'(?: "(?:[^"\\]|\\.)*" (?P<status>[0-9]{3}) )?'  # the status decides the severity
-)
-_EPOCH = r'"(?:ts|time|timestamp)"\s*:\s*(?P<sec>[0-9]{10})(?:\.(?P<frac>[0-9]{1,6}))?[,}]'
 # keys that survive pruning when there are too many: anything that may be the incident
 _KEEP = (
     r"(?i)err|crit|fatal|emerg|alert|panic|warn|deploy|roll|revert|restart|oom|kill|"
@@ -156,14 +151,21 @@ def ingest_file(
     # the year of year-less syslog stamps, per month, as the syslog reader that
     # re-reads the representative decides it (per day would be exact but slow)
     years = {mon: YearGuess(ctx)(m, 15) for mon, m in MONTHS.items()}
+    minutes = Minutes(ctx.tz, years)
     try:
-        with path.open("rb") as f, ThreadPoolExecutor(1) as pool:
-            pending = None  # the next block is read while this one is aggregated
+        with path.open("rb") as f, ThreadPoolExecutor(WORKERS) as pool:
+            # blocks are read by helper threads (polars releases the GIL), a few
+            # ahead, and folded in file order; the window bounds the memory
+            pending: deque[Future[Block]] = deque()
+            done: list[Block] = []  # folded in batches: each fold has a fixed cost
             for blk in chain(_blocks(f), [None]):
-                nxt = pool.submit(_prepare, *blk, ctx.tz, years) if blk else None
-                if pending is not None:
-                    _add_block(state, src, pending.result())
-                pending = nxt
+                if blk is not None:
+                    pending.append(pool.submit(read_block, *blk))
+                while pending and (blk is None or len(pending) >= WORKERS):
+                    done.append(pending.popleft().result())
+                    if len(done) == FOLD_BLOCKS or not pending and blk is None:
+                        _add_blocks(state, src, done, minutes)
+                        done = []
         events = _represent(state, p, path)
     except OSError as e:
         raise InputError(f"{src}: cannot read ({e.strerror})") from None
@@ -219,200 +221,55 @@ def _blocks(f: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[tuple[int, int, by
         no += block.count(b"\n")
 
 
-@dataclass
-class _Block:
-    df: pl.DataFrame  # one row per timed line: raw key, UTC time (naive), line, offset, number
-    no_time: int = 0  # lines without a readable time (blank ones not counted)
-    first_no_time: int | None = None
-    bad_utf8: int | None = None  # byte offset of the first invalid byte
-
-
-# Key masking with bytes.translate, not a regex: deleting every digit and hex
-# letter costs ~0.03 s per 8 MB, a regex replace_all ~0.5 s. Numbers, ids, IPs
-# and timestamps vanish; words keep their other letters, enough to keep
-# different messages apart (the precise template comes later).
-_DELETE = b"0123456789abcdefABCDEF"
-
-
-def _prepare(offset: int, first_no: int, block: bytes, tz: tzinfo, years: dict[str, int]) -> _Block:
-    """One block as a frame (runs in a helper thread, beside the aggregation).
-    No per-line Python: polars splits the lines and reads the times."""
-    import polars as pl
-
-    bad = None
-    if offset == 0 and block.startswith(b"\xef\xbb\xbf"):
-        block, offset = block[3:], 3
-    try:
-        text = block.decode("utf-8")
-    except UnicodeDecodeError as e:
-        bad = offset + e.start
-        text = block.decode("utf-8", errors="replace")
-    keys = block.translate(None, _DELETE).decode("utf-8", errors="replace")
-    # both end with "\n": drop the empty last piece
-    df = (
-        pl.DataFrame({"raw": [text], "k": [keys]})
-        .select(pl.all().str.split("\n"))
-        .explode("raw", "k")
-    )
-    n = len(df) - 1
-    size = pl.col("raw").str.len_bytes() + 1
-    df = df.head(n).select(
-        pl.col("raw").str.strip_chars_end("\r").str.slice(0, MAX_LINE).alias("line"),
-        (size.cum_sum() - size + offset).cast(pl.Int64).alias("off"),
-        pl.int_range(first_no + 1, first_no + 1 + n, dtype=pl.Int64).alias("no"),
-        pl.col("k").str.strip_chars_end("\r").str.slice(0, KEY_CHARS),
-    )
-    # Each pattern runs only where it can matter (a mostly-null column is cheap):
-    # a time comes from the first source that matched; the HTTP status (part of
-    # the key) needs '] "'. Materialized in stages: an eager select re-evaluates
-    # a shared sub-expression once per use.
-    c, line = pl.col, pl.col("line")
-    df = df.with_columns(
-        line.str.extract_groups(_SYSLOG).alias("sy"),
-        line.str.extract(r"^<([0-9]{1,3})>", 1).alias("pri"),
-        line.str.contains('] "', literal=True).alias("req"),
-    ).unnest("sy", separator="_")
-    none = c("sy_clock").is_null()
-    df = df.with_columns(pl.when(none).then(line).str.extract_groups(_ISO).alias("iso"))
-    df = df.unnest("iso", separator="_")
-    none = none & c("iso_clock").is_null()
-    df = df.with_columns(pl.when(none | c("req")).then(line).str.extract_groups(_CLF).alias("clf"))
-    df = df.unnest("clf", separator="_")
-    none = none & c("clf_clock").is_null()
-    df = df.with_columns(pl.when(none).then(line).str.extract_groups(_EPOCH).alias("ep"))
-    df = df.unnest("ep", separator="_").with_columns(
-        # digits that decide the severity stay in the key: syslog PRI, HTTP status
-        key=pl.concat_str(
-            c("pri").fill_null(""), c("clf_status").fill_null(""), c("k"), separator="|"
-        )
-    )
-    df = _timestamp(df, tz, years).select("line", "off", "no", "ts", "key")
-    if df["ts"].null_count() == 0:
-        return _Block(df, bad_utf8=bad)
-    missing = df.filter(c("ts").is_null() & (line.str.strip_chars() != ""))["no"]
-    first = int(missing[0]) if len(missing) else None
-    return _Block(df.filter(c("ts").is_not_null()), len(missing), first, bad)
-
-
-def _timestamp(df: pl.DataFrame, tz: tzinfo, years: dict[str, int]) -> pl.DataFrame:
-    """Adds ``ts``, the UTC time (naive) of each line from the first pattern that
-    matched: syslog at the line start, ISO-8601 (JSON values too), access-log
-    brackets, JSON epoch seconds. A written zone is used; naive times are in ``tz``.
-    Integer arithmetic on the captured digits: no strings built, none parsed
-    as dates (polars' strptime on 1M lines costs more than all of this)."""
-    import polars as pl
-
-    c, iso = pl.col, pl.col("iso_date")
-
-    def num(s: pl.Expr, start: int, n: int | None = None) -> pl.Expr:
-        return s.str.slice(start, n).str.to_integer(strict=False)
-
-    src = pl.when(c("sy_clock").is_not_null()).then(0).when(c("iso_clock").is_not_null()).then(1)
-    src = src.when(c("clf_clock").is_not_null()).then(2)
-    clock = pl.coalesce("sy_clock", "iso_clock", "clf_clock")  # a matched source has all
-    zone = pl.when(src == 1).then(c("iso_zone")).when(src == 2).then(c("clf_zone"))
-    lf = df.lazy().with_columns(
-        y=pl.coalesce(
-            c("sy_mon").replace_strict(years, default=None, return_dtype=pl.Int64),
-            num(iso, 0, 4),
-            num(c("clf_year"), 0),
-        ),
-        mo=pl.coalesce(
-            c("sy_mon").replace_strict(MONTHS, default=None, return_dtype=pl.Int64),
-            num(iso, 5, 2),
-            c("clf_mon").replace_strict(MONTHS, default=None, return_dtype=pl.Int64),
-        ),
-        d=pl.coalesce(num(c("sy_day"), 0), num(iso, 8, 2), num(c("clf_day"), 0)),
-        sec=num(clock, 0, 2) * 3600 + num(clock, 3, 2) * 60 + num(clock, 6, 2).fill_null(0),
-        ok=(num(clock, 0, 2) < 24)
-        & (num(clock, 3, 2) < 60)
-        & (num(clock, 6, 2) < 60).fill_null(True),
-        us=pl.when(src == 1)
-        .then(c("iso_frac").str.slice(0, 6).str.pad_end(6, "0").str.to_integer(strict=False))
-        .fill_null(0),
-        off=pl.when(zone == "Z")
-        .then(0)
-        .otherwise(
-            (num(zone, 1, 2) * 3600 + num(zone, -2) * 60)
-            * pl.when(zone.str.starts_with("-")).then(-1).otherwise(1)
-        ),
-    )
-    y, mo, d = c("y"), c("mo"), c("d")
-    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-    feb = 28 + leap.cast(pl.Int64)
-    dim = pl.when(mo == 2).then(feb).when(mo.is_in([4, 6, 9, 11])).then(30).otherwise(31)
-    # days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
-    yy = y - (mo <= 2).cast(pl.Int64)
-    era = yy // 400
-    yoe = yy - era * 400
-    doy = (153 * ((mo + 9) % 12) + 2) // 5 + d - 1
-    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    micros = (days * 86400 + c("sec")) * 1_000_000 + c("us")
-    valid = c("ok") & mo.is_between(1, 12) & d.is_between(1, dim)
-    lf = lf.with_columns(wall=pl.when(valid).then(micros))
-    epoch = pl.from_epoch(
-        c("ep_sec").cast(pl.Int64) * 1_000_000
-        + c("ep_frac").str.pad_end(6, "0").cast(pl.Int64).fill_null(0),
-        time_unit="us",
-    )
-    naive = c("wall").cast(pl.Datetime("us"))
-    utc = (c("wall") - c("off") * 1_000_000).cast(pl.Datetime("us"))
-    return lf.with_columns(
-        ts=pl.coalesce(
-            pl.when(c("off").is_not_null()).then(utc).otherwise(_localize(naive, tz)), epoch
-        )
-    ).collect()
-
-
-def _localize(naive: pl.Expr, tz: tzinfo) -> pl.Expr:
-    """Naive wall-clock times read in ``tz``, as naive UTC."""
-    import polars as pl
-
-    key = getattr(tz, "key", None)
-    if tz is UTC or key == "UTC":
-        return naive
-    if key:
-        return (
-            naive.dt.replace_time_zone(key, ambiguous="earliest", non_existent="null")
-            .dt.convert_time_zone("UTC")
-            .dt.replace_time_zone(None)
-        )
-    off = tz.utcoffset(None) or timedelta(0)
-    return naive - pl.duration(seconds=int(off.total_seconds()))
-
-
 # --- aggregating -----------------------------------------------------------------
 
 
-def _add_block(state: _State, src: str, b: _Block) -> None:
-    """Fold one block into the running aggregates."""
+def _add_blocks(state: _State, src: str, blocks: list[Block], minutes: Minutes) -> None:
+    """Fold some blocks' groups into the running aggregates (small tables only)."""
     import polars as pl
 
-    if b.bad_utf8 is not None and not any("UTF-8" in w for w in state.warnings):
-        state.warnings.append(f"{src}: not valid UTF-8 (byte {b.bad_utf8}); replaced")
-    state.no_time += b.no_time
-    if state.first_no_time is None:
-        state.first_no_time = b.first_no_time
-    df = b.df
-    if not len(df):
+    for b in blocks:
+        if b.bad_utf8 is not None and not any("UTF-8" in w for w in state.warnings):
+            state.warnings.append(f"{src}: not valid UTF-8 (byte {b.bad_utf8}); replaced")
+        _no_time(state, b.no_time, b.first_no_time)
+    groups, c = pl.concat([b.groups for b in blocks]), pl.col
+    if not len(groups):
         return
-    # one pass over the lines: per (key, minute); everything else is small tables
-    per_min = df.group_by("key", pl.col("ts").dt.truncate("1m").alias("minute")).agg(
-        n=pl.len(),
-        first=pl.col("ts").min(),
-        last=pl.col("ts").max(),
-        rep=pl.struct("line", "off", "no").get(pl.col("ts").arg_min()),
+    toks = groups.select("tok", "zone").unique()
+    toks = toks.with_columns(
+        minute=pl.Series([minutes(t, z) for t, z in toks.iter_rows()], dtype=pl.Datetime("us"))
+    )
+    groups = groups.join(toks, on=["tok", "zone"], how="left", nulls_equal=True)
+    bad = groups.filter(c("minute").is_null())
+    if len(bad):  # a time was written but is none (31 Feb, hour 25): no time
+        _no_time(state, int(bad["n"].sum()), int(bad["fno"].min()))  # type: ignore[arg-type]
+        groups = groups.filter(c("minute").is_not_null())
+        if not len(groups):
+            return
+    per_min = groups.select(
+        "key",
+        "minute",
+        "n",
+        first=c("minute") + pl.duration(microseconds=c("lo")),
+        last=c("minute") + pl.duration(microseconds=c("hi")),
+        rep="rep",
     )
     state.totals = _merge(per_min.drop("minute"), state.totals)
-    counts = per_min.select("key", "minute", "n")
+    counts = per_min.group_by("key", "minute").agg(c("n").sum())
     if state.minutes is not None:
-        counts = pl.concat([state.minutes, counts]).group_by("key", "minute").agg(pl.col("n").sum())
+        counts = pl.concat([state.minutes, counts]).group_by("key", "minute").agg(c("n").sum())
     # a minute well before this block's end is complete (logs are roughly in order)
-    horizon = df["ts"].max() - timedelta(minutes=OPEN_MINUTES)  # type: ignore[operator]
-    _fold(state, counts.filter(pl.col("minute") < horizon))
-    state.minutes = counts.filter(pl.col("minute") >= horizon)
+    horizon = per_min["minute"].max() - timedelta(minutes=OPEN_MINUTES)  # type: ignore[operator]
+    _fold(state, counts.filter(c("minute") < horizon))
+    state.minutes = counts.filter(c("minute") >= horizon)
     if len(state.totals) > MAX_KEYS:
         _prune(state)
+
+
+def _no_time(state: _State, n: int, first: int | None) -> None:
+    state.no_time += n
+    if first is not None and (state.first_no_time is None or first < state.first_no_time):
+        state.first_no_time = first
 
 
 def _merge(a: pl.DataFrame, b: pl.DataFrame | None) -> pl.DataFrame:

@@ -14,7 +14,7 @@ from pipeline import bulk
 from pipeline.api import Options, prepare
 from pipeline.condense import template_of
 from pipeline.ingest import IngestOptions, ingest
-from pipeline.models import Event
+from pipeline.models import Event, iso_z
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import gen_logs  # noqa: E402
@@ -163,3 +163,68 @@ def test_small_single_format_file_keeps_the_per_line_path(tmp_path: Path) -> Non
     )
     res = ingest([str(path)], IngestOptions())
     assert res.files[0].format == "jsonlog"
+
+
+_STYLES = {
+    # written zones, naive times (read in --tz), a comma fraction, no seconds,
+    # epoch seconds, a minute that is none (31 Feb) and a second of 60;
+    # {s} and {m} vary per copy, so that first and last are not the same line
+    "app.jsonl": [
+        '{{"ts":"2026-03-14T10:00:{s}.5+02:00","level":"info","msg":"cache warm"}}',
+        '{{"ts":"2026-03-14 09:00:{s},250","level":"error","msg":"db timeout"}}',
+        '{{"ts":"2026-03-14T10:{m}Z","level":"info","msg":"cache warm"}}',
+        '{{"ts":17734824{s}.25,"level":"warn","msg":"slow query 42 ms"}}',
+        '{{"ts":"2026-02-31T10:00:{s}Z","level":"error","msg":"impossible date"}}',
+        '{{"ts":"2026-03-14T10:00:60Z","level":"error","msg":"leap second"}}',
+        '{{"ts":"2026-03-14T07:59:{s}.999999-05:00","level":"error","msg":"db timeout"}}',
+    ],
+    "sys.log": [
+        "Mar 14 09:00:{s} web1 sshd[12]: Accepted key for deploy",
+        "Mar  4 23:59:{s} web1 kernel: eth0 link down",
+        "Mar 14 09:{m}:00 web1 sshd[99]: Accepted key for deploy",
+    ],
+    "access.log": [
+        '10.0.0.1 - - [14/Mar/2026:04:00:{s} -0500] "GET /a HTTP/1.1" 200 12 "-" "curl"',
+        '10.0.0.2 - - [14/Mar/2026:09:{m}:01 +0000] "GET /a HTTP/1.1" 503 12 "-" "curl"',
+        '10.0.0.3 - - [14/Mar/2026:10:30:{s} +0130] "GET /b HTTP/1.1" 200 99 "-" "curl"',
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(_STYLES))
+def test_times_agree_with_the_per_line_parsers(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every way a time is written gives the same UTC instants on both paths,
+    naive ones read in --tz (here a zone with a different offset than UTC)."""
+    from zoneinfo import ZoneInfo
+
+    path = tmp_path / name
+    copies = [(f"{10 * i:02d}", f"{5 * i:02d}") for i in range(3)]
+    lines = [ln.format(s=sec, m=mi) for sec, mi in copies for ln in _STYLES[name]]
+    path.write_text("\n".join(lines) + "\n")
+    opts = IngestOptions(anchor_date=DAY, tz=ZoneInfo("Europe/Paris"))
+    monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 10**12)
+    exact = ingest([str(path)], opts)
+    monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 0)
+    monkeypatch.setattr(bulk, "BULK_MIN_LINES", 0)
+    grouped = ingest([str(path)], opts)
+    assert all("count" in e.attrs for e in grouped.events)
+    assert _keys(grouped.events) == _keys(exact.events)
+    firsts: dict[str, datetime] = {}
+    lasts: dict[str, datetime] = {}
+    for e in exact.events:
+        k = f"{e.source}|{e.severity}|{template_of(e.text)}"
+        firsts[k] = min(firsts.get(k, e.ts), e.ts)
+        lasts[k] = max(lasts.get(k, e.ts), e.ts)
+    for e in grouped.events:
+        k = f"{e.source}|{e.severity}|{template_of(e.text)}"
+        assert e.ts == firsts[k], k
+        assert e.attrs["last_ts"] == iso_z(lasts[k]), k  # written to the millisecond
+    if name == "app.jsonl":  # the two impossible times are counted, not lost
+        (warn,) = [w for w in grouped.files[0].warnings if "without a readable" in w]
+        assert warn.startswith(f"{path}: 6 lines") and "first at line 5" in warn
+        spot = {e.text: e.ts for e in grouped.events}
+        assert spot["db timeout"] == _ts("2026-03-14T08:00:00.250000+00:00")  # Paris, UTC+1
+        assert spot["cache warm"] == _ts("2026-03-14T08:00:00.500000+00:00")
+        assert spot["slow query 42 ms"] == _ts("2026-03-14T10:00:00.250000+00:00")
