@@ -18,6 +18,7 @@ from statistics import median
 from .models import Event, Evidence, EvidenceItem, LedgerEntry
 
 MAX_ITEM_CHARS = 280
+DRAIN_SIM = 0.5  # Drain's similarity threshold: half the tokens must agree
 
 _MASKS = [
     (
@@ -112,10 +113,53 @@ def _peak_per_minute(group: list[Event]) -> int:
     return max(per_min.values())
 
 
+def _routine(e: Event) -> bool:
+    return not _level(e) and not _SIGNAL.search(e.text)
+
+
+def _mine(groups: list[list[Event]]) -> tuple[list[list[Event]], dict[int, str]]:
+    """Merge routine templates that differ only in words (``user alice logged
+    in`` / ``user bob logged in``) with Drain (drain3-improved), per source and
+    severity. Errors, warnings and lines with incident words keep their own
+    template: two deploys or two failing dependencies are two facts. Returns
+    the groups and, for each merged one (by id), Drain's template."""
+    from drain3 import TemplateMiner
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    cfg = TemplateMinerConfig()
+    cfg.drain_sim_th = DRAIN_SIM
+    cfg.masking_instructions = []  # template_of has masked numbers, ids, IPs
+    miners: dict[str, TemplateMiner] = {}
+    clusters: dict[tuple[str, int], list[list[Event]]] = {}
+    out: list[list[Event]] = []
+    for g in groups:
+        if not _routine(g[0]):
+            out.append(g)
+            continue
+        part = f"{g[0].source}|{g[0].severity}"
+        if part not in miners:
+            miners[part] = TemplateMiner(config=cfg)
+        cid = int(miners[part].add_log_message(template_of(g[0].text))["cluster_id"])
+        if (part, cid) not in clusters:
+            clusters[part, cid] = []
+            out.append(g)  # stands for its cluster: the first group's lines come first
+        clusters[part, cid].append(g)
+    templates: dict[int, str] = {}
+    for (part, cid), members in clusters.items():
+        if len(members) > 1:
+            head = members[0]
+            head.extend(e for m in members[1:] for e in m)
+            cluster = miners[part].drain.id_to_cluster[cid]
+            shape = cluster.get_template() if cluster else template_of(head[0].text)
+            templates[id(head)] = f"{len(members)} variants of: {shape}"
+    return out, templates
+
+
 def _log_items(logs: list[Event], ledger: list[LedgerEntry]) -> list[EvidenceItem]:
-    groups = _group(logs, lambda e: f"{e.source}|{e.severity}|{template_of(e.text)}")
-    if not groups:
+    exact = _group(logs, lambda e: f"{e.source}|{e.severity}|{template_of(e.text)}")
+    if not exact:
         return []
+    groups, templates = _mine(exact)
     start = logs[0].ts
     peaks = [_peak_per_minute(g) for g in groups]
     typical = median(peaks) if peaks else 1
@@ -130,14 +174,19 @@ def _log_items(logs: list[Event], ledger: list[LedgerEntry]) -> list[EvidenceIte
         if peak >= max(5, 5 * typical):
             s += 20  # rate spike
         s -= min(sum(_n(e) for e in g), 1000) / 1000  # among equals, rarer first
-        items.append(_item(g, s))
+        item = _item(g, s)
+        if id(g) in templates:
+            item = item.model_copy(update={"attrs": {**item.attrs, "template": templates[id(g)]}})
+        items.append(item)
     repeats = sum(sum(_n(e) for e in g) - 1 for g in groups)
     if repeats:
+        mined = len(exact) - len(groups)
         ledger.append(
             LedgerEntry(
                 reason="log repeats merged",
                 count=repeats,
-                detail=f"{sum(_n(e) for e in logs)} log lines grouped into {len(groups)} templates",
+                detail=f"{sum(_n(e) for e in logs)} log lines grouped into {len(groups)} templates"
+                + (f" ({mined} routine variants merged by Drain)" if mined else ""),
             )
         )
     return items
@@ -178,7 +227,9 @@ def inert(text: str) -> str:
 def format_item(item: EvidenceItem) -> str:
     rep = ""
     if item.count > 1 and item.last_ts is not None:
-        rep = f" (x{item.count} until {item.last_ts:%H:%M})"
+        variants = item.attrs.get("template", "").split(" variants", 1)[0]
+        more = f", {variants} variants" if variants.isdigit() else ""
+        rep = f" (x{item.count} until {item.last_ts:%H:%M}{more})"
     actor = inert(item.actor or "-")
     text = inert(item.text)
     return f"{item.id} | {item.ts:%H:%M:%S} | {item.kind} | {inert(item.source)} | {actor} | {text}{rep}"
