@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from . import __version__, condense, draft, facts, ingest, normalize, prompts, render, verify
@@ -29,6 +29,7 @@ class Options:
     meeting_start: datetime | None = None
     since: datetime | None = None
     until: datetime | None = None
+    auto_window: bool = True  # no --since/--until: logs cut to the alerts' span
     force_format: str | None = None
     strict: bool = False
     budget_tokens: int | None = None  # default: what the backend can digest
@@ -88,7 +89,23 @@ def _input_ledger(result: ingest.IngestResult, norm: normalize.Normalized) -> li
         out.append(
             LedgerEntry(reason="outside the --since/--until window", count=norm.outside_window)
         )
+    if norm.window:
+        start, end = norm.window
+        last = f"{end:%Y-%m-%d %H:%M}Z" if end else "the end (an alert still fires)"
+        out.append(
+            LedgerEntry(
+                reason="log lines outside the detected incident window",
+                count=norm.outside_incident,
+                detail=f"kept {start:%Y-%m-%d %H:%M}Z to {last} (first alert - "
+                f"{_hours(normalize.WINDOW_BEFORE)}, last resolution + "
+                f"{_hours(normalize.WINDOW_AFTER)}); --since/--until or --no-window to choose",
+            )
+        )
     return out
+
+
+def _hours(d: timedelta) -> str:
+    return f"{d.total_seconds() / 3600:g} h"
 
 
 def _redact(
@@ -126,7 +143,9 @@ class Loaded:
 def load(paths: list[str], opts: Options) -> Loaded:
     result = load_events(paths, opts)
     events, summary, listing = _redact(result.events, opts.redact)
-    norm = normalize.normalize(events, since=opts.since, until=opts.until)
+    norm = normalize.normalize(
+        events, since=opts.since, until=opts.until, auto_window=opts.auto_window
+    )
     return Loaded(result, norm, summary, listing)
 
 

@@ -76,6 +76,14 @@ def _on_sigterm(signum: int, frame: object) -> None:
 @click.option("--tz", default="UTC", show_default=True, help="IANA zone of naive timestamps.")
 @click.option("--since", help="Ignore events before this time.")
 @click.option("--until", help="Ignore events after this time.")
+@click.option(
+    "--window/--no-window",
+    "auto_window",
+    default=True,
+    show_default=True,
+    help="Without --since/--until, keep log lines from 2 h before the first alert "
+    "to 1 h after the last resolution (alerts and chat are always kept).",
+)
 @click.option("--meeting-start", help="Start time of a WebVTT meeting recording.")
 @click.option("--strict", is_flag=True, help="Stop at the first malformed record (exit 2).")
 @click.option(
@@ -155,6 +163,7 @@ def main(ctx: click.Context, **o: Any) -> None:
         meeting_start=_instant("--meeting-start", o["meeting_start"], tz),
         since=_instant("--since", o["since"], tz),
         until=_instant("--until", o["until"], tz),
+        auto_window=o["auto_window"],
         force_format=o["force_format"],
         strict=o["strict"],
         budget_tokens=o["budget_tokens"],

@@ -8,6 +8,12 @@ from datetime import datetime, timedelta
 from .models import Event
 
 SKEW_LIMIT = timedelta(minutes=2)
+# Without --since/--until, logs are kept from the first alert minus WINDOW_BEFORE
+# (the change that caused an incident usually lands within it) to the last
+# resolution plus WINDOW_AFTER. Alerts and chat are never cut: people explain
+# the root cause after the alerts resolve.
+WINDOW_BEFORE = timedelta(hours=2)
+WINDOW_AFTER = timedelta(hours=1)
 SKEW_PAIR_WINDOW = timedelta(minutes=30)
 
 
@@ -17,6 +23,8 @@ class Normalized:
     duplicates: int = 0
     outside_window: int = 0
     warnings: list[str] = field(default_factory=list)
+    window: tuple[datetime, datetime | None] | None = None  # the detected one, if used
+    outside_incident: int = 0  # log events outside it
 
 
 def _sort_key(e: Event) -> tuple[datetime, str, str, str]:
@@ -24,15 +32,23 @@ def _sort_key(e: Event) -> tuple[datetime, str, str, str]:
 
 
 def normalize(
-    events: list[Event], *, since: datetime | None = None, until: datetime | None = None
+    events: list[Event],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    auto_window: bool = True,
 ) -> Normalized:
     ordered = sorted(events, key=_sort_key)
+    detected = incident_window(ordered) if auto_window and not (since or until) else None
     out: list[Event] = []
     seen: set[tuple[object, ...]] = set()
-    dupes = outside = 0
+    dupes = outside = outside_incident = 0
     for e in ordered:
         if (since and e.ts < since) or (until and e.ts > until):
             outside += 1
+            continue
+        if detected and e.kind == "log" and not _overlaps(e, *detected):
+            outside_incident += _count(e)
             continue
         # the same message exported twice (overlapping exports) counts once
         k = (e.ts, e.kind, e.source, e.actor, e.text)
@@ -43,7 +59,32 @@ def normalize(
         out.append(e)
     # ids follow time order, so they are stable for the same inputs
     with_ids = [e.model_copy(update={"id": f"E{i}"}) for i, e in enumerate(out, 1)]
-    return Normalized(with_ids, dupes, outside, clock_skew(with_ids))
+    norm = Normalized(with_ids, dupes, outside, clock_skew(with_ids))
+    if outside_incident:
+        norm.window, norm.outside_incident = detected, outside_incident
+    return norm
+
+
+def incident_window(events: list[Event]) -> tuple[datetime, datetime | None] | None:
+    """First alert - WINDOW_BEFORE to last resolution + WINDOW_AFTER; open-ended
+    while an alert still fires after the last resolution; None without alerts."""
+    firing = [e.ts for e in events if e.kind == "alert_firing"]
+    if not firing:
+        return None
+    resolved = [e.ts for e in events if e.kind == "alert_resolved"]
+    end = max(resolved) + WINDOW_AFTER if resolved and max(resolved) >= max(firing) else None
+    return min(firing) - WINDOW_BEFORE, end
+
+
+def _count(e: Event) -> int:
+    return int(e.attrs.get("count", "1"))  # a bulk-grouped template stands for many lines
+
+
+def _overlaps(e: Event, start: datetime, end: datetime | None) -> bool:
+    last = e.attrs.get("last_ts")  # a grouped template spans first..last
+    return (datetime.fromisoformat(last) if last else e.ts) >= start and (
+        end is None or e.ts <= end
+    )
 
 
 def clock_skew(events: list[Event]) -> list[str]:

@@ -64,7 +64,13 @@ def _mermaid(report: Report) -> list[str]:
     for n, t in enumerate(tl):
         label = "".join(c for c in " ".join(t.text.split()) if c.isprintable())[:70]
         # entity codes keep quotes and brackets from ending the label
-        for ch, code in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("`", "#96;")):
+        for ch, code in (
+            ("&", "#amp;"),
+            ('"', "#quot;"),
+            ("<", "#lt;"),
+            (">", "#gt;"),
+            ("`", "#96;"),
+        ):
             label = label.replace(ch, code)
         lines.append(f'    t{n}["{t.ts:%H:%M} {label}"]')
     lines.append("    " + " --> ".join(f"t{n}" for n in range(len(tl))))
@@ -111,9 +117,7 @@ def render(report: Report, *, file_name: str = "<this file>") -> str:
         ("Time to mitigate", f.time_to_mitigate.minutes),
         ("Time to resolve", f.time_to_resolve.minutes),
     ]
-    out.append(
-        " · ".join(f"**{k}:** {minutes(m)}" for k, m in metrics)
-    )
+    out.append(" · ".join(f"**{k}:** {minutes(m)}" for k, m in metrics))
     out += ["", "## Timeline (UTC)", ""]
     multi_day = len({t.ts.date() for t in d.timeline}) > 1
     for t in d.timeline:
@@ -142,7 +146,9 @@ def render(report: Report, *, file_name: str = "<this file>") -> str:
         "## Artifacts",
         "",
     ]
-    out += [f"- <{a}>" if _safe_url(a) else f"- {esc(a)}" for a in d.artifacts] or ["- _None found._"]
+    out += [f"- <{a}>" if _safe_url(a) else f"- {esc(a)}" for a in d.artifacts] or [
+        "- _None found._"
+    ]
     if d.similar:
         out += ["", "## Similar Past Incidents", "", *[f"- {esc(s)}" for s in d.similar]]
     out += ["", "## Appendix: Evidence", "", *_evidence_rows(report.evidence), ""]
@@ -168,4 +174,7 @@ def render(report: Report, *, file_name: str = "<this file>") -> str:
 
 
 def _safe_url(url: str) -> bool:
-    return bool(re.fullmatch(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+", url)) and ">" not in url
+    return (
+        bool(re.fullmatch(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+", url))
+        and ">" not in url
+    )

@@ -144,7 +144,9 @@ class MattermostFormat(Format):
     ) -> Iterator[Event]:
         where = post.get("channel") or ",".join(map(str, as_list(post.get("channel_members"))))
         items = [(post, "")] + [
-            (r, str(i)) for i, r in enumerate(as_list(post.get("replies")), 1) if isinstance(r, dict)
+            (r, str(i))
+            for i, r in enumerate(as_list(post.get("replies")), 1)
+            if isinstance(r, dict)
         ]
         for item, reply in items:
             text = str(item.get("message") or "")
