@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 BULK_MIN_BYTES = 5 * 2**20  # below this (or BULK_MIN_LINES) the per-line path is
 BULK_MIN_LINES = 50_000  # fast enough and exact; a few huge lines are no volume
+# many rotated files add up: when all inputs together pass BULK_MIN_BYTES, a log
+# file over this goes column-wise too (40 x 4 MB would be 1.6M Event objects)
+BULK_SHARE_BYTES = 256 * 2**10
 MAX_KEYS = 100_000  # distinct raw keys kept; rare info-level keys beyond are dropped
 WORKERS = min(4, os.cpu_count() or 1)  # blocks read at once, by helper threads
 # bytes in flight are bounded, not per worker: 2 x 2 MB on two cores keeps peak
@@ -78,12 +81,15 @@ class _State:
     warnings: list[str] = field(default_factory=list)
 
 
-def plan(src: str, path: Path, opts: IngestOptions, ctx: ParseContext) -> Plan | None:
+def plan(
+    src: str, path: Path, opts: IngestOptions, ctx: ParseContext, volume: int = 0
+) -> Plan | None:
     """A plan when ``path`` is a line log the bulk path can read, else None.
 
-    Big files always qualify; small ones only when they mix line formats
-    (JSON + syslog + access), which the per-line path reads with the generic
-    fallback and so loses levels and message fields.
+    Big files always qualify, and so do mid-sized ones when all the inputs
+    together (``volume`` bytes) are big; small ones only when they mix line
+    formats (JSON + syslog + access), which the per-line path reads with the
+    generic fallback and so loses levels and message fields.
     """
     if opts.strict:
         return None  # --strict wants every line checked by the precise parser
@@ -132,7 +138,8 @@ def plan(src: str, path: Path, opts: IngestOptions, ctx: ParseContext) -> Plan |
     specific = {k for k in set(known) if k != "log" and known.count(k) >= 0.1 * len(lines)}
     mixed = len(specific) >= 2 and len(known) >= 0.8 * len(lines)
     lines_est = size * raw.count(b"\n") / len(raw)
-    if not mixed and (size <= BULK_MIN_BYTES or lines_est < BULK_MIN_LINES):
+    big = size > BULK_MIN_BYTES and lines_est >= BULK_MIN_LINES
+    if not (mixed or big or (volume > BULK_MIN_BYTES and size > BULK_SHARE_BYTES)):
         return None
     if fmt is None or mixed:  # each line by the format that claims it
         return Plan(line_fmts, json_fmt, ctx)
@@ -141,10 +148,11 @@ def plan(src: str, path: Path, opts: IngestOptions, ctx: ParseContext) -> Plan |
 
 
 def ingest_file(
-    src: str, path: Path, opts: IngestOptions, ctx: ParseContext
+    src: str, path: Path, opts: IngestOptions, ctx: ParseContext, volume: int = 0
 ) -> tuple[list[Event], FileReport] | None:
-    """Grouped representative events of one big log file, or None (not for us)."""
-    p = plan(src, path, opts, ctx)
+    """Grouped representative events of one big log file, or None (not for us).
+    ``volume``: bytes of all the inputs of the run."""
+    p = plan(src, path, opts, ctx, volume)
     if p is None:
         return None
     state = _State()

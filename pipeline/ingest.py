@@ -6,9 +6,13 @@ Never raises a traceback at the user: unreadable input becomes ``InputError``
 
 from __future__ import annotations
 
+import gzip
+import os
+import shutil
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
@@ -20,7 +24,7 @@ from .models import Event
 HEAD_BYTES = 64 * 1024
 MAX_FILE_BYTES = 512 * 1024 * 1024
 IGNORED_NAMES = {".DS_Store", "Thumbs.db", "LICENSE", "SOURCES.md", "README.md"}
-IGNORED_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".gz", ".tar", ".csv", ".md"}
+IGNORED_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".tgz", ".tar", ".csv", ".md"}
 
 
 class InputError(Exception):
@@ -78,44 +82,49 @@ def ingest(paths: list[str], options: IngestOptions | None = None) -> IngestResu
         raise InputError(f"--as {opts.force_format}: unknown format (known: {names})")
     events: list[Event] = []
     reports: list[FileReport] = []
-    for raw in paths:
-        for src, fs_path in _expand(raw):
-            if fs_path is not None and fs_path.is_file():
-                from .bulk import ingest_file  # big or mixed line logs: grouped column-wise
+    inputs = [(raw, src, fs_path) for raw in paths for src, fs_path in _expand(raw)]
+    volume = sum(_size(fs) for _, _, fs in inputs)
+    for raw, src, fs_path in inputs:
+        if fs_path is not None and fs_path.is_file():
+            from .bulk import ingest_file  # big or mixed line logs: grouped column-wise
 
-                ctx0 = ParseContext(src, opts.tz, opts.anchor_date, mtime=_mtime(fs_path))
-                if (bulk := ingest_file(src, fs_path, opts, ctx0)) is not None:
-                    events.extend(bulk[0])
-                    reports.append(bulk[1])
-                    continue
-            try:
-                fmt, source, decode_warnings = _open(src, fs_path, opts)
-            except InputError as e:
-                if src == raw or fs_path is None:
-                    raise  # a file named on the command line must be readable
-                # inside a folder, a stray file (notes, expected results) is skipped, not fatal
-                reports.append(FileReport(src, "-", 0, warnings=[f"ignored: {e}"]))
+            ctx0 = ParseContext(src, opts.tz, opts.anchor_date, mtime=_mtime(fs_path))
+            if (bulk := ingest_file(src, fs_path, opts, ctx0, volume)) is not None:
+                events.extend(bulk[0])
+                reports.append(bulk[1])
                 continue
-            if fmt is None or source is None:
-                continue
-            ctx = ParseContext(
-                path=src,
-                tz=opts.tz,
-                anchor_date=opts.anchor_date,
-                meeting_start=opts.meeting_start,
-                mtime=_mtime(fs_path),
-                strict=opts.strict,
-                warnings=decode_warnings,
-            )
-            try:
-                got = list(fmt.parse(source, ctx))
-            except StrictError as e:
-                raise InputError(str(e)) from None
-            except (RecursionError, MemoryError):
-                raise InputError(f"{src}: input too deeply nested or too large") from None
-            reports.append(FileReport(src, fmt.name, len(got), ctx.skipped, ctx.warnings))
-            events.extend(got)
+        try:
+            fmt, source, decode_warnings = _open(src, fs_path, opts)
+        except InputError as e:
+            if src == raw or fs_path is None:
+                raise  # a file named on the command line must be readable
+            # inside a folder, a stray file (notes, expected results) is skipped, not fatal
+            reports.append(FileReport(src, "-", 0, warnings=[f"ignored: {e}"]))
+            continue
+        if fmt is None or source is None:
+            continue
+        ctx = ParseContext(
+            path=src,
+            tz=opts.tz,
+            anchor_date=opts.anchor_date,
+            meeting_start=opts.meeting_start,
+            mtime=_mtime(fs_path),
+            strict=opts.strict,
+            warnings=decode_warnings,
+        )
+        try:
+            got = list(fmt.parse(source, ctx))
+        except StrictError as e:
+            raise InputError(str(e)) from None
+        except (RecursionError, MemoryError):
+            raise InputError(f"{src}: input too deeply nested or too large") from None
+        reports.append(FileReport(src, fmt.name, len(got), ctx.skipped, ctx.warnings))
+        events.extend(got)
     return IngestResult(events, reports)
+
+
+def _size(p: Path | None) -> int:
+    return p.stat().st_size if p is not None and p.is_file() else 0
 
 
 def _mtime(p: Path | None) -> datetime | None:
@@ -132,6 +141,9 @@ def _expand(raw: str) -> Iterator[tuple[str, Path | None]]:
     p = Path(raw)
     if not p.exists():
         raise InputError(f"{raw}: no such file or directory")
+    if p.is_file() and _is_gzip(p):
+        yield raw, _gunzip(p, raw)
+        return
     if p.is_file() and zipfile.is_zipfile(p):
         yield from _expand_zip(p, raw)
         return
@@ -149,7 +161,7 @@ def _expand(raw: str) -> Iterator[tuple[str, Path | None]]:
         for child in entries:
             outside = not any(e in child.parents for e in exports)
             if child.is_file() and not _ignored(child) and outside:
-                yield str(child), child
+                yield str(child), _gunzip_or_keep(child)
         return
     yield raw, p
 
@@ -176,6 +188,46 @@ def _expand_zip(p: Path, raw: str) -> Iterator[tuple[str, Path | None]]:
         raise InputError(f"{raw}: damaged zip file ({e})") from None
     for disp, fs in _expand(str(root)):
         yield raw + disp[len(str(root)) :] if disp.startswith(str(root)) else disp, fs
+
+
+def _is_gzip(p: Path) -> bool:
+    try:
+        with p.open("rb") as f:
+            return f.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
+def _gunzip(p: Path, raw: str) -> Path:
+    """A rotated ``app.log.1.gz`` decompressed (streaming, bounded) to a temp
+    file, so the bulk path can read it like any log; refs keep ``raw``'s name."""
+    tmp = tempfile.TemporaryDirectory(prefix="draft-incident-gz-")
+    _ZIP_DIRS.append(tmp)
+    out = Path(tmp.name) / (p.name.removesuffix(".gz") or "data")
+    total = 0
+    try:
+        with gzip.open(p, "rb") as src, out.open("wb") as dst:
+            while chunk := src.read(2**20):
+                total += len(chunk)
+                if total > MAX_FILE_BYTES * 4:
+                    raise InputError(f"{raw}: gzip expands beyond 2 GiB, refusing")
+                dst.write(chunk)
+    except (OSError, EOFError, zlib.error) as e:
+        shutil.rmtree(tmp.name, ignore_errors=True)
+        raise InputError(f"{raw}: damaged gzip file ({e})") from None
+    st = p.stat()
+    os.utime(out, (st.st_atime, st.st_mtime))  # the syslog year comes from the mtime
+    return out
+
+
+def _gunzip_or_keep(p: Path) -> Path:
+    """In a folder, a damaged archive is reported by ``_open`` as ignored."""
+    if not _is_gzip(p):
+        return p
+    try:
+        return _gunzip(p, str(p))
+    except InputError:
+        return p
 
 
 def _ignored(p: Path) -> bool:
@@ -224,6 +276,8 @@ def _open(
     data = _read(src, fs_path)
     if not data.strip():
         raise InputError(f"{src}: file is empty")
+    if data[:2] == b"\x1f\x8b":  # a sound one was decompressed by _expand
+        raise InputError(f"{src}: damaged gzip file")
     if looks_binary(data):
         raise InputError(f"{src}: binary file, not a log, alert or chat export")
     warnings: list[str] = []

@@ -62,7 +62,9 @@ def answer_for(schema: str, prompt: str) -> dict[str, Any]:
     if schema == "ActionsAnswer":
         return {
             "immediate": [{"text": "Kill the runaway query", "done": True, "evidence": [first]}],
-            "medium": [{"text": "Add an index on orders(created_at)", "done": False, "evidence": []}],
+            "medium": [
+                {"text": "Add an index on orders(created_at)", "done": False, "evidence": []}
+            ],
             "long": [{"text": "Move analytics to a read replica", "done": False, "evidence": []}],
         }
     if schema == "ReflexionAnswer":
@@ -97,7 +99,9 @@ class ScriptedChat(BaseChatModel):
         name = getattr(tools[0], "__name__", None) or tools[0]["function"]["name"]
         return self.model_copy(update={"schema_name": name})
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
         prompt = _prompt_text(messages)
         LOG.append((self.schema_name, prompt))
         n = len(LOG) - 1
@@ -108,7 +112,11 @@ class ScriptedChat(BaseChatModel):
             msg = AIMessage(
                 content="",
                 tool_calls=[{"name": self.schema_name, "args": out, "id": f"call_{n}"}],
-                usage_metadata={"input_tokens": len(prompt) // 4, "output_tokens": 50, "total_tokens": len(prompt) // 4 + 50},
+                usage_metadata={
+                    "input_tokens": len(prompt) // 4,
+                    "output_tokens": 50,
+                    "total_tokens": len(prompt) // 4 + 50,
+                },
             )
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
@@ -153,7 +161,13 @@ def _completion(req: dict[str, Any], f: Fault | None) -> dict[str, Any]:
         message: dict[str, Any] = {
             "role": "assistant",
             "content": None,
-            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": schema, "arguments": text}}],
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": schema, "arguments": text},
+                }
+            ],
         }
         finish = "tool_calls"
     else:
@@ -165,7 +179,11 @@ def _completion(req: dict[str, Any], f: Fault | None) -> dict[str, Any]:
         "created": int(time.time()),
         "model": req.get("model", "fake"),
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4, "total_tokens": (len(prompt) + len(text)) // 4},
+        "usage": {
+            "prompt_tokens": len(prompt) // 4,
+            "completion_tokens": len(text) // 4,
+            "total_tokens": (len(prompt) + len(text)) // 4,
+        },
     }
 
 
@@ -196,7 +214,11 @@ def fake_openai_server(faults: list[Fault] | None = None) -> Iterator[FakeOpenAI
                 self.close_connection = True
                 return
             if f and f.status != 200:
-                self._json(f.status, f.body or {"error": {"message": "fault", "type": "server_error"}}, f.headers)
+                self._json(
+                    f.status,
+                    f.body or {"error": {"message": "fault", "type": "server_error"}},
+                    f.headers,
+                )
                 return
             if f and isinstance(f.body, str | bytes):
                 self._raw(200, f.body if isinstance(f.body, bytes) else f.body.encode())

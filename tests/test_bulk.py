@@ -13,7 +13,7 @@ import pytest
 from pipeline import bulk
 from pipeline.api import Options, prepare
 from pipeline.condense import template_of
-from pipeline.ingest import IngestOptions, ingest
+from pipeline.ingest import IngestOptions, InputError, ingest
 from pipeline.models import Event, iso_z
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -228,3 +228,50 @@ def test_times_agree_with_the_per_line_parsers(
         assert spot["db timeout"] == _ts("2026-03-14T08:00:00.250000+00:00")  # Paris, UTC+1
         assert spot["cache warm"] == _ts("2026-03-14T08:00:00.500000+00:00")
         assert spot["slow query 42 ms"] == _ts("2026-03-14T10:00:00.250000+00:00")
+
+
+def test_rotated_gzip_logs_are_read_alone_in_folders_and_in_bulk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    src = tmp_path / "plain.log"
+    gen_logs.generate(src, 3000, seed=9)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "app.log.1.gz").write_bytes(gzip.compress(src.read_bytes()))
+    (folder / "broken.log.2.gz").write_bytes(gzip.compress(src.read_bytes())[:500])
+    opts = IngestOptions(anchor_date=DAY)
+    plain = ingest([str(src)], opts)
+    alone = ingest([str(folder / "app.log.1.gz")], opts)
+    assert _keys(alone.events) == _keys(plain.events)
+    assert all(e.ref.startswith(f"{folder / 'app.log.1.gz'}:") for e in alone.events)
+    inside = ingest([str(folder)], opts)
+    assert _keys([e for e in inside.events if "app.log.1.gz" in e.ref]) == _keys(plain.events)
+    (broken,) = [f for f in inside.files if f.path.endswith("broken.log.2.gz")]
+    assert broken.warnings == [f"ignored: {folder / 'broken.log.2.gz'}: damaged gzip file"]
+    with pytest.raises(InputError, match=r"broken\.log\.2\.gz: damaged gzip file"):
+        ingest([str(folder / "broken.log.2.gz")], opts)
+    monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 0)
+    monkeypatch.setattr(bulk, "BULK_MIN_LINES", 0)
+    grouped = ingest([str(folder / "app.log.1.gz")], opts)
+    assert all("count" in e.attrs for e in grouped.events)
+    assert _keys(grouped.events) == _keys(plain.events)
+
+
+def test_many_mid_sized_files_add_up_to_the_bulk_path(tmp_path: Path) -> None:
+    line = '{{"ts":"2026-03-14T10:{m:02d}:{s:02d}Z","level":"info","msg":"served {n} in {k} ms"}}\n'
+    body = "".join(
+        line.format(m=n // 600 % 60, s=n // 10 % 60, n=n, k=n % 97) for n in range(25_000)
+    )
+    folder = tmp_path / "rotated"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"app.log.{i}").write_text(body)
+    size = (folder / "app.log.0").stat().st_size
+    assert bulk.BULK_SHARE_BYTES < size < bulk.BULK_MIN_BYTES < 3 * size
+    opts = IngestOptions(anchor_date=DAY)
+    alone = ingest([str(folder / "app.log.0")], opts)  # one file: small, exact path
+    assert len(alone.events) == 25_000 and "count" not in alone.events[0].attrs
+    together = ingest([str(folder)], opts)  # three: 6 MB in all, grouped
+    assert len(together.events) == 3 and all(e.attrs["count"] == "25000" for e in together.events)

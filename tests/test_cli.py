@@ -21,7 +21,9 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str
 
 
 def offline(tmp_path: Path, *extra: str) -> tuple[int, str, str]:
-    return invoke("--from-logs", str(MINI), "--llm", "offline", "--out-dir", str(tmp_path / "out"), *extra)
+    return invoke(
+        "--from-logs", str(MINI), "--llm", "offline", "--out-dir", str(tmp_path / "out"), *extra
+    )
 
 
 def test_offline_writes_report_with_every_heading(tmp_path: Path) -> None:
@@ -67,7 +69,17 @@ def test_dump_events(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 16
     for r in rows:
-        assert {"id", "ts", "ts_inferred", "source", "kind", "actor", "text", "severity", "ref"} <= set(r)
+        assert {
+            "id",
+            "ts",
+            "ts_inferred",
+            "source",
+            "kind",
+            "actor",
+            "text",
+            "severity",
+            "ref",
+        } <= set(r)
         assert r["ts"].endswith("Z")
     assert [r["id"] for r in rows[:3]] == ["E1", "E2", "E3"]
 
@@ -93,12 +105,25 @@ def test_exit_2_usage(tmp_path: Path, args: list[str], message: str) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"\x00\x01\x02binary", "binary file"), (b"", "file is empty"), (b"hello world\nno times here\n", "unrecognised format")],
+    [
+        (b"\x00\x01\x02binary", "binary file"),
+        (b"", "file is empty"),
+        (b"hello world\nno times here\n", "unrecognised format"),
+    ],
 )
 def test_exit_2_bad_input(tmp_path: Path, content: bytes, message: str) -> None:
     bad = tmp_path / "bad.log"
     bad.write_bytes(content)
-    code, _, err = invoke("--from-logs", str(bad), "--llm", "offline", "--reflexion", "pending", "--out-dir", str(tmp_path))
+    code, _, err = invoke(
+        "--from-logs",
+        str(bad),
+        "--llm",
+        "offline",
+        "--reflexion",
+        "pending",
+        "--out-dir",
+        str(tmp_path),
+    )
     assert code == 2 and message in err and str(bad) in err
     assert len(err.strip().splitlines()) == 1
 
@@ -122,8 +147,17 @@ def _closed_port() -> int:
 def test_exit_1_when_endpoint_unreachable(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/v1"
     code, _, err = invoke(
-        "--from-logs", str(MINI), "--llm", "openai", "--base-url", url,
-        "--approve-reflexion", "--approver", "me", "--out-dir", str(tmp_path / "out"),
+        "--from-logs",
+        str(MINI),
+        "--llm",
+        "openai",
+        "--base-url",
+        url,
+        "--approve-reflexion",
+        "--approver",
+        "me",
+        "--out-dir",
+        str(tmp_path / "out"),
     )
     assert code == 1, err
     assert "unreachable" in err or "failed" in err
@@ -134,8 +168,19 @@ def test_openai_client_path_against_fake_server(tmp_path: Path) -> None:
     faults = [fakes.Fault(), fakes.Fault(content='{"title": "truncated')]  # 2nd answer is malformed
     with fakes.fake_openai_server(faults) as srv:
         code, out, err = invoke(
-            "--from-logs", str(MINI), "--llm", "openai", "--base-url", srv.url, "--model", "fake-gpt",
-            "--approve-reflexion", "--approver", "me", "--out-dir", str(tmp_path / "out"),
+            "--from-logs",
+            str(MINI),
+            "--llm",
+            "openai",
+            "--base-url",
+            srv.url,
+            "--model",
+            "fake-gpt",
+            "--approve-reflexion",
+            "--approver",
+            "me",
+            "--out-dir",
+            str(tmp_path / "out"),
         )
         assert code == 0, err
         reqs = list(srv.requests)
@@ -151,8 +196,20 @@ def test_openai_client_path_against_fake_server(tmp_path: Path) -> None:
     # a rerun is served from the cache: no new request
     with fakes.fake_openai_server() as srv2:
         code, _, err = invoke(
-            "--from-logs", str(MINI), "--llm", "openai", "--base-url", srv2.url, "--model", "fake-gpt",
-            "--approve-reflexion", "--approver", "me", "--out-dir", str(tmp_path / "out"), "--force",
+            "--from-logs",
+            str(MINI),
+            "--llm",
+            "openai",
+            "--base-url",
+            srv2.url,
+            "--model",
+            "fake-gpt",
+            "--approve-reflexion",
+            "--approver",
+            "me",
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--force",
         )
         assert code == 0, err
         assert srv2.requests == []
@@ -169,7 +226,10 @@ def test_approve_command(tmp_path: Path) -> None:
         "- **Lesson:**": "- **Lesson:** Unbounded scans starve the API.",
         "- **Adjustment:**": "- **Adjustment:** Check EXPLAIN first.",
     }
-    lines = [next((v for k, v in replace.items() if line.startswith(k)), line) for line in p.read_text().splitlines()]
+    lines = [
+        next((v for k, v in replace.items() if line.startswith(k)), line)
+        for line in p.read_text().splitlines()
+    ]
     p.write_text("\n".join(lines) + "\n")
     code, _, err = invoke("approve", report, "--approver", "octocat")
     assert code == 0, err

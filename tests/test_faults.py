@@ -73,8 +73,18 @@ def run(url: str, out: Path, *extra: str) -> tuple[int, str, str]:
     r = CliRunner().invoke(
         main,
         [
-            "--from-logs", str(MINI), "--llm", "openai", "--base-url", url,
-            "--approve-reflexion", "--approver", "me", "--out-dir", str(out), *extra,
+            "--from-logs",
+            str(MINI),
+            "--llm",
+            "openai",
+            "--base-url",
+            url,
+            "--approve-reflexion",
+            "--approver",
+            "me",
+            "--out-dir",
+            str(out),
+            *extra,
         ],
         catch_exceptions=False,
     )
@@ -113,10 +123,18 @@ PERSISTENT = {
     "connection-reset": (_timed(ATTEMPTS, reset=True), 1, "unreachable"),
     "read-timeout": (_timed(ATTEMPTS, delay=TIMEOUT_S + 1.5), 0, "timed out"),
     "truncated-json": (_timed(ASKS, content='{"entries": [{"evidence": ["E1"], "te'), 0, "invalid"),
-    "schema-violation": (_timed(ASKS, args={"entries": [{"evidence": "E1", "text": 5}]}), 0, "invalid"),
+    "schema-violation": (
+        _timed(ASKS, args={"entries": [{"evidence": "E1", "text": 5}]}),
+        0,
+        "invalid",
+    ),
     "empty-list": (_timed(ASKS, args={"entries": []}), 0, "invalid"),
     "refusal-field": (_timed(ASKS, body=REFUSAL), 0, "Refusal"),
-    "declined-in-prose": (_timed(ASKS, content="I'm sorry, but I can't help with that request."), 0, "invalid"),
+    "declined-in-prose": (
+        _timed(ASKS, content="I'm sorry, but I can't help with that request."),
+        0,
+        "invalid",
+    ),
     "empty-answer": (_timed(ASKS, content=""), 0, "invalid"),
 }
 
@@ -135,7 +153,12 @@ def test_persistent_fault_never_loses_work(tmp_path: Path, name: str) -> None:
         assert sent == CALLS - 1 + len(faults)
         text = Path(stdout.strip()).read_text()
         assert text.count("# Incident Report:") == 1
-        for h in ("## Timeline (UTC)", "## Root Cause Analysis", "## Reflexion", "## Appendix: Evidence"):
+        for h in (
+            "## Timeline (UTC)",
+            "## Root Cause Analysis",
+            "## Reflexion",
+            "## Appendix: Evidence",
+        ):
             assert h in text
         notes = notes_of(text)
         assert len(notes) == 1, notes
@@ -220,9 +243,27 @@ def test_signal_while_drafting_writes_nothing_and_keeps_cache(tmp_path: Path, si
         env = {**os.environ, "DRAFT_INCIDENT_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
         env.pop("DRAFT_INCIDENT_DEBUG", None)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "--from-logs", str(MINI), "--llm", "openai",
-             "--base-url", srv.url, "--approve-reflexion", "--approver", "me", "--out-dir", str(out)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "--from-logs",
+                str(MINI),
+                "--llm",
+                "openai",
+                "--base-url",
+                srv.url,
+                "--approve-reflexion",
+                "--approver",
+                "me",
+                "--out-dir",
+                str(out),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         deadline = time.monotonic() + 60
         while len(srv.requests) < 3 and time.monotonic() < deadline and proc.poll() is None:
@@ -306,8 +347,18 @@ NAME = "2026-02-08-highlatency-on-api-gateway.md"  # the offline draft of MINI
 def offline(out: Path, *extra: str) -> tuple[int, str, str]:
     r = CliRunner().invoke(
         main,
-        ["--from-logs", str(MINI), "--llm", "offline", "--approve-reflexion", "--approver", "me",
-         "--out-dir", str(out), *extra],
+        [
+            "--from-logs",
+            str(MINI),
+            "--llm",
+            "offline",
+            "--approve-reflexion",
+            "--approver",
+            "me",
+            "--out-dir",
+            str(out),
+            *extra,
+        ],
     )
     return r.exit_code, r.stdout, r.stderr
 

@@ -64,7 +64,11 @@ def seeds() -> dict[str, list[str]]:
         if not root.is_dir():
             continue
         for p in sorted(root.rglob("*")):
-            if not p.is_file() or p.suffix in (".csv", ".md", ".py") or p.name.startswith("LICENSE"):
+            if (
+                not p.is_file()
+                or p.suffix in (".csv", ".md", ".py")
+                or p.name.startswith("LICENSE")
+            ):
                 continue
             try:
                 text = p.read_text(encoding="utf-8")
@@ -73,7 +77,9 @@ def seeds() -> dict[str, list[str]]:
             fmt = detect(text[:65536], p.name)
             if fmt is not None:
                 small = _small(text)
-                ctx = ParseContext(path="seed", anchor_date=date(2026, 2, 8), meeting_start=_START[1])
+                ctx = ParseContext(
+                    path="seed", anchor_date=date(2026, 2, 8), meeting_start=_START[1]
+                )
                 if not list(fmt.parse(Source(path="seed", text=small), ctx)):
                     small = text  # the cut-down sample lost every event (users before posts)
                 found[fmt.name].append((len(small), small))
@@ -88,17 +94,77 @@ def test_every_format_has_a_seed() -> None:
 # --- mutations -----------------------------------------------------------------
 
 NASTY_VALUES: list[Any] = [
-    None, True, False, 0, -1, 1.5, 2**64, -(2**63) - 1, 10**30, 1e308, -1e308,
-    float("nan"), float("inf"), "", " ", "null", "0", "-1", "1e999", "99999999999999999999",
-    "2026-13-45T99:99:99Z", "2026-02-30T12:00:00Z", "9999-12-31T23:59:59-14:00",
-    "0001-01-01T00:00:00+14:00", "0000-00-00 00:00:00", "2026-02-08T14:03:00+25:00",
-    "Mon, 32 Foo 2026 25:61:61 +9999", "1770559380000000000", "-62135596801",
-    "\x00", "\ud800", "\u202e", "日本語", [], {}, [[[]]], {"a": {"b": None}}, [None], [1, "x"],
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    2**64,
+    -(2**63) - 1,
+    10**30,
+    1e308,
+    -1e308,
+    float("nan"),
+    float("inf"),
+    "",
+    " ",
+    "null",
+    "0",
+    "-1",
+    "1e999",
+    "99999999999999999999",
+    "2026-13-45T99:99:99Z",
+    "2026-02-30T12:00:00Z",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00+14:00",
+    "0000-00-00 00:00:00",
+    "2026-02-08T14:03:00+25:00",
+    "Mon, 32 Foo 2026 25:61:61 +9999",
+    "1770559380000000000",
+    "-62135596801",
+    "\x00",
+    "\ud800",
+    "\u202e",
+    "日本語",
+    [],
+    {},
+    [[[]]],
+    {"a": {"b": None}},
+    [None],
+    [1, "x"],
 ]
 NASTY_TEXT = [
-    "2026-02-30 25:61", "99:99:99", "9999-99-99T99:99:99Z", "0000-00-00", "-", "\x00",
-    "\r", "\ufeff", "\u2028", "{", "}", "[", "]", '"', "\\", "<", ">", "|", "\t",
-    "1e999", "-0", "+14:00", "Z", "AM", "PM", "12:00 PM", "24:00", "T", ":", "\ud800",
+    "2026-02-30 25:61",
+    "99:99:99",
+    "9999-99-99T99:99:99Z",
+    "0000-00-00",
+    "-",
+    "\x00",
+    "\r",
+    "\ufeff",
+    "\u2028",
+    "{",
+    "}",
+    "[",
+    "]",
+    '"',
+    "\\",
+    "<",
+    ">",
+    "|",
+    "\t",
+    "1e999",
+    "-0",
+    "+14:00",
+    "Z",
+    "AM",
+    "PM",
+    "12:00 PM",
+    "24:00",
+    "T",
+    ":",
+    "\ud800",
 ]
 DATES = re.compile(r"\d+")
 
@@ -214,7 +280,9 @@ def _payload(chunk: bytes) -> str:
         return rest.decode("latin-1")
     if kind == 2:
         return rest.decode("utf-8", "replace")
-    return "".join(chr(int.from_bytes(rest[i : i + 3], "big") % 0x110000) for i in range(0, len(rest) - 2, 3))
+    return "".join(
+        chr(int.from_bytes(rest[i : i + 3], "big") % 0x110000) for i in range(0, len(rest) - 2, 3)
+    )
 
 
 def decode_genome(genome: bytes) -> tuple[int, int, bool, list[tuple[int, int, str]]]:
@@ -238,7 +306,9 @@ def _context(ctx_i: int) -> ParseContext:
     anchor, rest = _ANCHOR[rest % len(_ANCHOR)], rest // len(_ANCHOR)
     start, rest = _START[rest % len(_START)], rest // len(_START)
     mtime = _MTIME[rest % len(_MTIME)]
-    return ParseContext(path="fuzz.txt", tz=tz, anchor_date=anchor, meeting_start=start, mtime=mtime)
+    return ParseContext(
+        path="fuzz.txt", tz=tz, anchor_date=anchor, meeting_start=start, mtime=mtime
+    )
 
 
 def _run(name: str, examples: int) -> None:

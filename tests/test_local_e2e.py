@@ -21,14 +21,27 @@ def test_local_model_drafts_a_complete_grounded_report(tmp_path: Path) -> None:
     jpath = tmp_path / "r.json"
     r = CliRunner().invoke(
         main,
-        ["--from-logs", str(MINI), "--llm", "local", "--approve-reflexion", "--approver", "ci",
-         "--out-dir", str(tmp_path / "out"), "--json-out", str(jpath)],
+        [
+            "--from-logs",
+            str(MINI),
+            "--llm",
+            "local",
+            "--approve-reflexion",
+            "--approver",
+            "ci",
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--json-out",
+            str(jpath),
+        ],
     )
     assert r.exit_code == 0, r.stderr
     text = Path(r.stdout.strip()).read_text()
     for h in HEADINGS:
         assert h in text
-    assert "with local:qwen2.5-coder-1.5b-instruct-q4" in text  # the report says which model wrote it
+    assert (
+        "with local:qwen2.5-coder-1.5b-instruct-q4" in text
+    )  # the report says which model wrote it
     appendix = text.split("## Appendix: Evidence", 1)[1]
     body = text.split("## Appendix", 1)[0]
     for cited in re.findall(r"\[(E\d+(?:, E\d+)*)\]", body):

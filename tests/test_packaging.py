@@ -15,7 +15,18 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_wheel_ships_prompts_and_finds_them_outside_the_checkout(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
     )
     wheel = next(tmp_path.glob("draft_incident-*.whl"))
@@ -25,8 +36,15 @@ def test_wheel_ships_prompts_and_finds_them_outside_the_checkout(tmp_path: Path)
     # unpack and import from elsewhere: prompt_dir() must find the packaged copy
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = "from pipeline import prompts; d = prompts.prompt_dir(); print(d); prompts.load('system')"
+    code = (
+        "from pipeline import prompts; d = prompts.prompt_dir(); print(d); prompts.load('system')"
+    )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site)}, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == str(site / "pipeline" / "prompts")

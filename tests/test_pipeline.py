@@ -34,7 +34,9 @@ def approve(_d: object) -> ReviewDecision:
 
 def run(chat: fakes.ScriptedChat, tmp_path: Path) -> api.Report:
     backend = llm.fake_backend(chat)
-    return api.draft_report([str(MINI)], backend, reviewer=approve, options=api.Options(cache_dir=tmp_path / "c"))
+    return api.draft_report(
+        [str(MINI)], backend, reviewer=approve, options=api.Options(cache_dir=tmp_path / "c")
+    )
 
 
 def test_fake_model_draft_is_complete_and_grounded(tmp_path: Path) -> None:
@@ -78,10 +80,18 @@ def test_wrong_and_unsupported_citations_are_marked(tmp_path: Path) -> None:
     def responder(schema: str, prompt: str, n: int) -> object:
         if schema == "TimelineAnswer":
             # E1 is a healthy request log: it cannot support a claim about a rollback
-            return {"entries": [{"evidence": ["E1"], "text": "Database failover completed successfully"}]}
+            return {
+                "entries": [
+                    {"evidence": ["E1"], "text": "Database failover completed successfully"}
+                ]
+            }
         if schema == "WhyAnswer":
             step = int(re.search(r"step (\d) of 5", prompt).group(1))  # type: ignore[union-attr]
-            return {"question": f"Why {step}?", "answer": f"Cosmic rays flipped bit {step}", "evidence": ["E1"]}
+            return {
+                "question": f"Why {step}?",
+                "answer": f"Cosmic rays flipped bit {step}",
+                "evidence": ["E1"],
+            }
         return fakes.answer_for(schema, prompt)
 
     report = run(fakes.ScriptedChat(responder=responder), tmp_path)
@@ -98,7 +108,11 @@ def test_repeated_why_is_reasked(tmp_path: Path) -> None:
     def responder(schema: str, prompt: str, n: int) -> object:
         if schema == "WhyAnswer":
             seen.append(prompt)
-            return {"question": "Why?", "answer": "The analytics query scanned the whole orders table", "evidence": ["E9"]}
+            return {
+                "question": "Why?",
+                "answer": "The analytics query scanned the whole orders table",
+                "evidence": ["E9"],
+            }
         return fakes.answer_for(schema, prompt)
 
     report = run(fakes.ScriptedChat(responder=responder), tmp_path)
@@ -141,7 +155,9 @@ def test_offline_backend_is_complete(tmp_path: Path) -> None:
 @pytest.mark.parametrize("title", ["../../etc/passwd", "a/b\\c", "..", "", "日本語 only"])
 def test_hostile_titles_stay_inside(tmp_path: Path, title: str) -> None:
     with llm.open_backend("offline") as backend:
-        report = api.draft_report([str(MINI)], backend, reviewer=approve, options=api.Options(title=title or None))
+        report = api.draft_report(
+            [str(MINI)], backend, reviewer=approve, options=api.Options(title=title or None)
+        )
     out = tmp_path / "out"
     path = api.write_report(report, out)
     assert path.parent.resolve() == out.resolve()

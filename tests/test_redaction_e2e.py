@@ -25,13 +25,25 @@ def _incident(tmp: Path) -> list[str]:
     logs, chat = [], []
     for n, r in enumerate(r for r in records if r.get("secrets")):
         ts = t0 + timedelta(seconds=20 * n)
-        logs.append(json.dumps({"ts": ts.timestamp(), "level": "error", "msg": r["text"], "service": "api"}))
+        logs.append(
+            json.dumps({"ts": ts.timestamp(), "level": "error", "msg": r["text"], "service": "api"})
+        )
         one_line = r["text"].replace("\n", "\\n")
         chat.append(f"{ts:%Y-%m-%d %H:%M} alice: {one_line}")
     alert = {
-        "version": "4", "status": "firing", "receiver": "pager", "groupKey": "k",
-        "alerts": [{"status": "firing", "labels": {"alertname": "SecretLeak", "severity": "critical", "service": "api"},
-                    "annotations": {"summary": "leak drill"}, "startsAt": t0.isoformat(), "endsAt": "0001-01-01T00:00:00Z"}],
+        "version": "4",
+        "status": "firing",
+        "receiver": "pager",
+        "groupKey": "k",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "SecretLeak", "severity": "critical", "service": "api"},
+                "annotations": {"summary": "leak drill"},
+                "startsAt": t0.isoformat(),
+                "endsAt": "0001-01-01T00:00:00Z",
+            }
+        ],
     }
     (tmp / "app.jsonl").write_text("\n".join(logs) + "\n")
     (tmp / "chat.txt").write_text("\n".join(chat) + "\n")
@@ -50,8 +62,23 @@ def test_no_planted_secret_reaches_the_model_or_any_output(tmp_path: Path, monke
     with fakes.fake_openai_server() as srv:
         r = CliRunner().invoke(
             main,
-            ["--from-logs", str(inputs), "--llm", "openai", "--base-url", srv.url, "--budget-tokens", "60000",
-             "--approve-reflexion", "--approver", "me", "--out-dir", str(out), "--json-out", str(tmp_path / "r.json")],
+            [
+                "--from-logs",
+                str(inputs),
+                "--llm",
+                "openai",
+                "--base-url",
+                srv.url,
+                "--budget-tokens",
+                "60000",
+                "--approve-reflexion",
+                "--approver",
+                "me",
+                "--out-dir",
+                str(out),
+                "--json-out",
+                str(tmp_path / "r.json"),
+            ],
         )
         assert r.exit_code == 0, r.stderr
         sent = json.dumps(srv.requests)
@@ -60,7 +87,12 @@ def test_no_planted_secret_reaches_the_model_or_any_output(tmp_path: Path, monke
     texts = {str(p): p.read_text(errors="replace") for p in outputs}
     texts["stdout"] = r.stdout
     texts["stderr"] = r.stderr
-    leaks = [(s[:12], where) for s in planted for where, t in [("requests", sent), *texts.items()] if s in t]
+    leaks = [
+        (s[:12], where)
+        for s in planted
+        for where, t in [("requests", sent), *texts.items()]
+        if s in t
+    ]
     assert leaks == [], f"{len(leaks)} planted secrets leaked, e.g. {leaks[:5]}"
     assert "redacted" in r.stderr  # the run prints a redaction summary
 

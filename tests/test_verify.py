@@ -31,7 +31,9 @@ def test_novel_terms_flag_copied_examples() -> None:
 
 def test_blame_becomes_roles_and_is_flagged() -> None:
     with llm.open_backend("offline") as b:
-        report = api.draft_report([str(MINI)], b, reviewer=lambda d: ReviewDecision(status="pending"))
+        report = api.draft_report(
+            [str(MINI)], b, reviewer=lambda d: ReviewDecision(status="pending")
+        )
     d = report.draft.model_copy(update={"summary": "bob forgot to add the index. It was careless."})
     fixed, flags = verify.blameless(d, ["alice", "bob"])
     assert "bob" not in fixed.summary and "an engineer forgot" in fixed.summary
