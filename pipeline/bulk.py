@@ -40,6 +40,7 @@ BULK_MIN_LINES = 50_000  # fast enough and exact; a few huge lines are no volume
 # many rotated files add up: when all inputs together pass BULK_MIN_BYTES, a log
 # file over this goes column-wise too (40 x 4 MB would be 1.6M Event objects)
 BULK_SHARE_BYTES = 256 * 2**10
+BULK_SHARE_LINES = 2_000
 MAX_KEYS = 100_000  # distinct raw keys kept; rare info-level keys beyond are dropped
 WORKERS = min(4, os.cpu_count() or 1)  # blocks read at once, by helper threads
 # bytes in flight are bounded, not per worker: 2 x 2 MB on two cores keeps peak
@@ -139,7 +140,8 @@ def plan(
     mixed = len(specific) >= 2 and len(known) >= 0.8 * len(lines)
     lines_est = size * raw.count(b"\n") / len(raw)
     big = size > BULK_MIN_BYTES and lines_est >= BULK_MIN_LINES
-    if not (mixed or big or (volume > BULK_MIN_BYTES and size > BULK_SHARE_BYTES)):
+    share = size > BULK_SHARE_BYTES and lines_est >= BULK_SHARE_LINES
+    if not (mixed or big or (volume > BULK_MIN_BYTES and share)):
         return None
     if fmt is None or mixed:  # each line by the format that claims it
         return Plan(line_fmts, json_fmt, ctx)
