@@ -146,10 +146,15 @@ def plan(
     share = size > BULK_SHARE_BYTES and lines_est >= BULK_SHARE_LINES
     if not (mixed or big or (volume > BULK_MIN_BYTES and share)):
         return None
+    # the column-wise time patterns must read what the parsers see as records,
+    # or those lines would only be counted as "without a readable timestamp"
     if fmt is None or mixed:  # each line by the format that claims it
-        return Plan(line_fmts, json_fmt, ctx)
-    # one format, as the per-line path would use: its rejects are skipped, not re-read
-    return Plan([fmt] if isinstance(fmt, LineFormat) else [], json_fmt, ctx, fmt.name)
+        p = Plan(line_fmts, json_fmt, ctx)
+    else:  # one format, as the per-line path would use: its rejects are skipped
+        p = Plan([fmt] if isinstance(fmt, LineFormat) else [], json_fmt, ctx, fmt.name)
+    probe = read_block(0, 0, "".join(f"{ln}\n" for ln in lines).encode())
+    records = sum(_parse_one(ln, None, 0, p) is not None for ln in lines)
+    return p if int(probe.groups["n"].sum()) >= 0.9 * records else None
 
 
 def ingest_file(
@@ -362,7 +367,7 @@ def _represent(state: _State, p: Plan, path: Path) -> list[Event]:
     return out
 
 
-def _parse_one(line: str, f: BinaryIO, off: int, p: Plan) -> Event | None:
+def _parse_one(line: str, f: BinaryIO | None, off: int, p: Plan) -> Event | None:
     """The first event the precise parser reads from ``line`` (and, for formats
     with continuation lines, the lines that follow it in the file)."""
     ctx = ParseContext(
@@ -371,7 +376,7 @@ def _parse_one(line: str, f: BinaryIO, off: int, p: Plan) -> Event | None:
     if line.lstrip().startswith("{"):
         if p.json_fmt is None:
             return None
-        if len(line) >= MAX_LINE:  # cut by _blocks: a JSON record needs its end
+        if len(line) >= MAX_LINE and f:  # cut by _blocks: a JSON record needs its end
             f.seek(off)
             line = f.readline(MAX_JSON_LINE).decode("utf-8", errors="replace").rstrip("\r\n")
         return next(iter(p.json_fmt.parse(Source(p.ctx.path, text=line), ctx)), None)
@@ -379,7 +384,7 @@ def _parse_one(line: str, f: BinaryIO, off: int, p: Plan) -> Event | None:
         if not isinstance(fmt, LineFormat) or not fmt.matches(line):
             continue
         text = line
-        if fmt.continuation:
+        if fmt.continuation and f:
             f.seek(off)
             more = f.read(CONTEXT_LINES * 256).decode("utf-8", errors="replace").split("\n")
             if more and more[0].rstrip("\r")[: len(line)] == line:

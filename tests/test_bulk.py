@@ -329,3 +329,19 @@ def test_real_samples_group_like_the_per_line_path(
         assert e.ts == firsts[k], k
         if got[k] == want[k]:  # no line absorbed either way
             assert e.attrs["last_ts"] == iso_z(lasts[k]), k
+
+
+def test_times_the_columns_cannot_read_keep_the_per_line_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the generic parser finds "Mar 14 10:00:00" anywhere; the columns read it
+    # only at the start of a line: nothing may be lost to the faster path
+    monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 0)
+    monkeypatch.setattr(bulk, "BULK_MIN_LINES", 0)
+    path = tmp_path / "odd.log"
+    path.write_text(
+        "".join(f"host=web{i % 3} Mar 14 10:{i % 60:02d}:00 job {i} done\n" for i in range(300))
+    )
+    res = ingest([str(path)], IngestOptions(anchor_date=DAY))
+    assert len(res.events) == 300 and "count" not in res.events[0].attrs
+    assert not res.files[0].warnings
