@@ -61,7 +61,10 @@ class Section:
         self.prefix = prompts.load("context").render(
             facts=describe(self.facts),
             evidence=format_pack(self.evidence.items),
-            similar=f"\n<similar_past_incidents>\n{self.similar}\n</similar_past_incidents>\n"
+            # past reports are data too: a title can't close the block
+            similar="\n<similar_past_incidents>\n"
+            + "\n".join(inert(ln) for ln in self.similar.splitlines())
+            + "\n</similar_past_incidents>\n"
             if self.similar
             else "",
         )
