@@ -237,8 +237,8 @@ def _files(d: Path) -> list[str]:
 def test_signal_while_drafting_writes_nothing_and_keeps_cache(tmp_path: Path, sig: int) -> None:
     out, cache = tmp_path / "out", tmp_path / "cache"
     out.mkdir()
-    # summary and timeline answer; why 1/5 hangs long enough to be interrupted
-    faults = [fakes.Fault(), fakes.Fault(), fakes.Fault(delay=3)]
+    # summary and timeline answer; why 1/5 hangs far longer than we wait
+    faults = [fakes.Fault(), fakes.Fault(), fakes.Fault(delay=30)]
     with fakes.fake_openai_server(faults) as srv:
         env = {**os.environ, "DRAFT_INCIDENT_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
         env.pop("DRAFT_INCIDENT_DEBUG", None)
@@ -271,8 +271,12 @@ def test_signal_while_drafting_writes_nothing_and_keeps_cache(tmp_path: Path, si
         assert len(srv.requests) == 3, "the run never reached the hanging call"
         time.sleep(0.2)
         proc.send_signal(sig)
+        sent = time.monotonic()
         _, err = proc.communicate(timeout=60)
+        waited = time.monotonic() - sent
         asked = len(srv.requests)
+    # the in-flight request is abandoned, not waited for (a CPU model takes minutes)
+    assert waited < 10, f"exit took {waited:.1f} s after the signal"
     assert proc.returncode != 0, err
     assert proc.returncode == 130
     assert "interrupted; nothing written" in err and "Traceback" not in err
