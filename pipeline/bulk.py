@@ -181,9 +181,11 @@ def ingest_file(
                     pending.append(pool.submit(read_block, *blk))
                 while pending and (blk is None or len(pending) >= WORKERS):
                     done.append(pending.popleft().result())
-                    if len(done) == FOLD_BLOCKS or not pending and blk is None:
+                    if len(done) == FOLD_BLOCKS:
                         _add_blocks(state, src, done, minutes)
                         done = []
+            if done:
+                _add_blocks(state, src, done, minutes)
         events = _represent(state, p, path)
     except OSError as e:
         raise InputError(f"{src}: cannot read ({e.strerror})") from None

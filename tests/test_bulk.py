@@ -345,3 +345,20 @@ def test_times_the_columns_cannot_read_keep_the_per_line_path(
     res = ingest([str(path)], IngestOptions(anchor_date=DAY))
     assert len(res.events) == 300 and "count" not in res.events[0].attrs
     assert not res.files[0].warnings
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_any_number_of_workers_counts_every_line(
+    workers: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one core (one worker) or more; blocks small enough that folds happen mid-file
+    monkeypatch.setattr(bulk, "WORKERS", workers)
+    monkeypatch.setattr(bulk, "FOLD_BLOCKS", 2)
+    monkeypatch.setattr(bulk, "_blocks", lambda f: _orig_blocks(f, size=64 * 1024))
+    path = tmp_path / "mixed.log"
+    truth = gen_logs.generate(path, 6000, seed=4)
+    res = ingest([str(path)], IngestOptions(anchor_date=DAY))
+    assert sum(int(e.attrs["count"]) for e in res.events) == truth.lines
+
+
+_orig_blocks = bulk._blocks
