@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cache
 from statistics import median
 
-from .models import Event, Evidence, EvidenceItem, LedgerEntry
+from .models import Event, Evidence, EvidenceItem, LedgerEntry, last_seen, raw_count
 
 MAX_ITEM_CHARS = 280
 DRAIN_SIM = 0.5  # Drain's similarity threshold: half the tokens must agree
@@ -83,25 +83,15 @@ def _group(events: Iterable[Event], key: Callable[[Event], str]) -> list[list[Ev
     return list(groups.values())
 
 
-def _n(e: Event) -> int:
-    """Raw events an event stands for (bulk.py hands over pre-grouped ones)."""
-    return int(e.attrs.get("count", "1"))
-
-
-def _last(e: Event) -> datetime:
-    last = e.attrs.get("last_ts")
-    return datetime.fromisoformat(last) if last else e.ts
-
-
 def _item(group: list[Event], salience: float) -> EvidenceItem:
     first = group[0]
     text = first.text if len(first.text) <= MAX_ITEM_CHARS else first.text[:MAX_ITEM_CHARS] + "…"
-    count = sum(_n(e) for e in group)
+    count = sum(raw_count(e) for e in group)
     return EvidenceItem(
         **first.model_dump(exclude={"text"}),
         text=text,
         count=count,
-        last_ts=max(_last(e) for e in group) if count > 1 else None,
+        last_ts=max(last_seen(e) for e in group) if count > 1 else None,
         salience=salience,
     )
 
@@ -117,12 +107,12 @@ def _routine(e: Event) -> bool:
     return not _level(e) and not _SIGNAL.search(e.text)
 
 
-def _mine(groups: list[list[Event]]) -> tuple[list[list[Event]], dict[int, str]]:
+def _mine(groups: list[list[Event]]) -> list[tuple[list[Event], str | None]]:
     """Merge routine templates that differ only in words (``user alice logged
     in`` / ``user bob logged in``) with Drain (drain3-improved), per source and
     severity. Errors, warnings and lines with incident words keep their own
-    template: two deploys or two failing dependencies are two facts. Returns
-    the groups and, for each merged one (by id), Drain's template."""
+    template: two deploys or two failing dependencies are two facts. Each
+    group comes with Drain's template when it merged several."""
     from drain3 import TemplateMiner
     from drain3.template_miner_config import TemplateMinerConfig
 
@@ -131,10 +121,10 @@ def _mine(groups: list[list[Event]]) -> tuple[list[list[Event]], dict[int, str]]
     cfg.masking_instructions = []  # template_of has masked numbers, ids, IPs
     miners: dict[str, TemplateMiner] = {}
     clusters: dict[tuple[str, int], list[list[Event]]] = {}
-    out: list[list[Event]] = []
+    order: list[list[Event] | tuple[str, int]] = []  # a kept group, or a cluster
     for g in groups:
         if not _routine(g[0]):
-            out.append(g)
+            order.append(g)
             continue
         part = f"{g[0].source}|{g[0].severity}"
         if part not in miners:
@@ -142,29 +132,35 @@ def _mine(groups: list[list[Event]]) -> tuple[list[list[Event]], dict[int, str]]
         cid = int(miners[part].add_log_message(template_of(g[0].text))["cluster_id"])
         if (part, cid) not in clusters:
             clusters[part, cid] = []
-            out.append(g)  # stands for its cluster: the first group's lines come first
+            order.append((part, cid))  # where its first group stood
         clusters[part, cid].append(g)
-    templates: dict[int, str] = {}
-    for (part, cid), members in clusters.items():
-        if len(members) > 1:
-            head = members[0]
-            head.extend(e for m in members[1:] for e in m)
-            cluster = miners[part].drain.id_to_cluster[cid]
-            shape = cluster.get_template() if cluster else template_of(head[0].text)
-            templates[id(head)] = f"{len(members)} variants of: {shape}"
-    return out, templates
+    out: list[tuple[list[Event], str | None]] = []
+    for at in order:
+        if isinstance(at, list):
+            out.append((at, None))
+            continue
+        members = clusters[at]
+        head = [e for m in members for e in m]  # the first group's lines come first
+        if len(members) == 1:
+            out.append((head, None))
+            continue
+        cluster = miners[at[0]].drain.id_to_cluster[at[1]]
+        shape = cluster.get_template() if cluster else template_of(head[0].text)
+        out.append((head, f"{len(members)} variants of: {shape}"))
+    return out
 
 
 def _log_items(logs: list[Event], ledger: list[LedgerEntry]) -> list[EvidenceItem]:
     exact = _group(logs, lambda e: f"{e.source}|{e.severity}|{template_of(e.text)}")
     if not exact:
         return []
-    groups, templates = _mine(exact)
+    mined = _mine(exact)
+    groups = [g for g, _ in mined]
     start = logs[0].ts
     peaks = [_peak_per_minute(g) for g in groups]
     typical = median(peaks) if peaks else 1
     items = []
-    for g, peak in zip(groups, peaks, strict=True):
+    for (g, template), peak in zip(mined, peaks, strict=True):
         lvl = _level(g[0])
         s = 10.0 + 30 * lvl
         if _SIGNAL.search(g[0].text):
@@ -173,20 +169,20 @@ def _log_items(logs: list[Event], ledger: list[LedgerEntry]) -> list[EvidenceIte
             s += 15  # an error template that appears only once things went wrong
         if peak >= max(5, 5 * typical):
             s += 20  # rate spike
-        s -= min(sum(_n(e) for e in g), 1000) / 1000  # among equals, rarer first
+        s -= min(sum(raw_count(e) for e in g), 1000) / 1000  # among equals, rarer first
         item = _item(g, s)
-        if id(g) in templates:
-            item = item.model_copy(update={"attrs": {**item.attrs, "template": templates[id(g)]}})
+        if template:
+            item = item.model_copy(update={"attrs": {**item.attrs, "template": template}})
         items.append(item)
-    repeats = sum(sum(_n(e) for e in g) - 1 for g in groups)
+    repeats = sum(sum(raw_count(e) for e in g) - 1 for g in groups)
     if repeats:
-        mined = len(exact) - len(groups)
+        merged = len(exact) - len(groups)
         ledger.append(
             LedgerEntry(
                 reason="log repeats merged",
                 count=repeats,
-                detail=f"{sum(_n(e) for e in logs)} log lines grouped into {len(groups)} templates"
-                + (f" ({mined} routine variants merged by Drain)" if mined else ""),
+                detail=f"{sum(raw_count(e) for e in logs)} log lines grouped into {len(groups)} templates"
+                + (f" ({merged} routine variants merged by Drain)" if merged else ""),
             )
         )
     return items

@@ -166,12 +166,12 @@ def _expand(raw: str) -> Iterator[tuple[str, Path | None]]:
     yield raw, p
 
 
-_ZIP_DIRS: list[tempfile.TemporaryDirectory[str]] = []  # kept alive for the run
+_TEMP_DIRS: list[tempfile.TemporaryDirectory[str]] = []  # zip and gz extractions, kept for the run
 
 
 def _expand_zip(p: Path, raw: str) -> Iterator[tuple[str, Path | None]]:
     tmp = tempfile.TemporaryDirectory(prefix="draft-incident-zip-")
-    _ZIP_DIRS.append(tmp)
+    _TEMP_DIRS.append(tmp)
     root = Path(tmp.name)
     try:
         with zipfile.ZipFile(p) as zf:
@@ -202,7 +202,7 @@ def _gunzip(p: Path, raw: str) -> Path:
     """A rotated ``app.log.1.gz`` decompressed (streaming, bounded) to a temp
     file, so the bulk path can read it like any log; refs keep ``raw``'s name."""
     tmp = tempfile.TemporaryDirectory(prefix="draft-incident-gz-")
-    _ZIP_DIRS.append(tmp)
+    _TEMP_DIRS.append(tmp)
     out = Path(tmp.name) / (p.name.removesuffix(".gz") or "data")
     total = 0
     try:

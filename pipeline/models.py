@@ -55,6 +55,17 @@ class Event(_Frozen):
         return iso_z(v)
 
 
+def raw_count(e: Event) -> int:
+    """Raw lines an event stands for (bulk.py hands over pre-grouped templates)."""
+    return int(e.attrs.get("count", "1"))
+
+
+def last_seen(e: Event) -> datetime:
+    """When a pre-grouped template was last seen (its own time otherwise)."""
+    last = e.attrs.get("last_ts")
+    return datetime.fromisoformat(last) if last else e.ts
+
+
 class EvidenceItem(Event):
     """An event as the model sees it; may stand for a group of similar events."""
 

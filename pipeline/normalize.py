@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .models import Event
+from .models import Event, last_seen, raw_count
 
 SKEW_LIMIT = timedelta(minutes=2)
 # Without --since/--until, logs are kept from the first alert minus WINDOW_BEFORE
@@ -48,7 +48,7 @@ def normalize(
             outside += 1
             continue
         if detected and e.kind == "log" and not _overlaps(e, *detected):
-            outside_incident += _count(e)
+            outside_incident += raw_count(e)
             continue
         # the same message exported twice (overlapping exports) counts once
         k = (e.ts, e.kind, e.source, e.actor, e.text)
@@ -76,15 +76,8 @@ def incident_window(events: list[Event]) -> tuple[datetime, datetime | None] | N
     return min(firing) - WINDOW_BEFORE, end
 
 
-def _count(e: Event) -> int:
-    return int(e.attrs.get("count", "1"))  # a bulk-grouped template stands for many lines
-
-
 def _overlaps(e: Event, start: datetime, end: datetime | None) -> bool:
-    last = e.attrs.get("last_ts")  # a grouped template spans first..last
-    return (datetime.fromisoformat(last) if last else e.ts) >= start and (
-        end is None or e.ts <= end
-    )
+    return last_seen(e) >= start and (end is None or e.ts <= end)  # grouped: first..last
 
 
 def clock_skew(events: list[Event]) -> list[str]:
