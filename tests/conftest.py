@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT / "tests" / "data" / "mini"
 REAL = ROOT / ".." / "shared" / "real-formats"
+APPROVE = ("--approve-reflexion", "--approver", "me")
+
+
+def openai_args(
+    url: str,
+    out: Path,
+    *extra: str,
+    inputs: Sequence[str] = (),
+    review: Sequence[str] = APPROVE,
+) -> list[str]:
+    """CLI arguments for a run against an OpenAI-compatible endpoint (a fake
+    on 127.0.0.1); the inputs default to the mini incident."""
+    src = list(inputs) or ["--from-logs", str(MINI)]
+    return [*src, "--llm", "openai", "--base-url", url, *review, "--out-dir", str(out), *extra]
 
 
 def isolate(mp: pytest.MonkeyPatch, cache_dir: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from pipeline import bulk
 from pipeline.api import Options, prepare
 from pipeline.condense import template_of
-from pipeline.ingest import IngestOptions, InputError, ingest
+from pipeline.ingest import IngestOptions, IngestResult, InputError, ingest
 from pipeline.models import Event, iso_z
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -57,11 +57,35 @@ def test_big_mixed_file_gives_bounded_pack_with_the_incident(
     assert int(spike.attrs["peak_per_min"]) >= truth.spike_count // 5
 
 
+def _key(e: Event) -> str:
+    return f"{e.source}|{e.severity}|{template_of(e.text)}"  # condense's template key
+
+
 def _keys(events: list[Event]) -> Counter[str]:
     out: Counter[str] = Counter()
     for e in events:
-        out[f"{e.source}|{e.severity}|{template_of(e.text)}"] += int(e.attrs.get("count", "1"))
+        out[_key(e)] += int(e.attrs.get("count", "1"))
     return out
+
+
+def _spans(events: list[Event]) -> dict[str, tuple[datetime, datetime]]:
+    """First and last time of each template, from ungrouped events."""
+    out: dict[str, tuple[datetime, datetime]] = {}
+    for e in events:
+        first, last = out.get(_key(e), (e.ts, e.ts))
+        out[_key(e)] = (min(first, e.ts), max(last, e.ts))
+    return out
+
+
+def _both_paths(
+    path: Path, opts: IngestOptions, monkeypatch: pytest.MonkeyPatch
+) -> tuple[IngestResult, IngestResult]:
+    """The file read line by line, then column-wise."""
+    monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 10**12)
+    exact = ingest([str(path)], opts)
+    monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 0)
+    monkeypatch.setattr(bulk, "BULK_MIN_LINES", 0)
+    return exact, ingest([str(path)], opts)
 
 
 def _split_by_format(src: Path, out: Path) -> list[Path]:
@@ -85,25 +109,15 @@ def test_same_templates_and_counts_as_the_per_line_path(
     gen_logs.generate(src, 6000, seed=3)
     opts = IngestOptions(anchor_date=DAY)
     for path in _split_by_format(src, tmp_path):
-        monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 10**12)
-        exact = ingest([str(path)], opts)
+        exact, grouped = _both_paths(path, opts, monkeypatch)
         assert not any("count" in e.attrs for e in exact.events)
-        monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 0)
-        monkeypatch.setattr(bulk, "BULK_MIN_LINES", 0)
-        grouped = ingest([str(path)], opts)
         assert all("count" in e.attrs for e in grouped.events), path.name
         assert _keys(grouped.events) == _keys(exact.events), path.name
         # first and last times of every template agree too
-        firsts: dict[str, datetime] = {}
-        lasts: dict[str, datetime] = {}
-        for e in exact.events:
-            k = f"{e.source}|{e.severity}|{template_of(e.text)}"
-            firsts[k] = min(firsts.get(k, e.ts), e.ts)
-            lasts[k] = max(lasts.get(k, e.ts), e.ts)
+        spans = _spans(exact.events)
         for e in grouped.events:
-            k = f"{e.source}|{e.severity}|{template_of(e.text)}"
-            assert e.ts == firsts[k], k
-            assert _ts(e.attrs["last_ts"]) == lasts[k], k
+            assert e.ts == spans[_key(e)][0], _key(e)
+            assert _ts(e.attrs["last_ts"]) == spans[_key(e)][1], _key(e)
 
 
 def test_crlf_lines_group_like_lf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,23 +218,13 @@ def test_times_agree_with_the_per_line_parsers(
     lines = [ln.format(s=sec, m=mi) for sec, mi in copies for ln in _STYLES[name]]
     path.write_text("\n".join(lines) + "\n")
     opts = IngestOptions(anchor_date=DAY, tz=ZoneInfo("Europe/Paris"))
-    monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 10**12)
-    exact = ingest([str(path)], opts)
-    monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 0)
-    monkeypatch.setattr(bulk, "BULK_MIN_LINES", 0)
-    grouped = ingest([str(path)], opts)
+    exact, grouped = _both_paths(path, opts, monkeypatch)
     assert all("count" in e.attrs for e in grouped.events)
     assert _keys(grouped.events) == _keys(exact.events)
-    firsts: dict[str, datetime] = {}
-    lasts: dict[str, datetime] = {}
-    for e in exact.events:
-        k = f"{e.source}|{e.severity}|{template_of(e.text)}"
-        firsts[k] = min(firsts.get(k, e.ts), e.ts)
-        lasts[k] = max(lasts.get(k, e.ts), e.ts)
+    spans = _spans(exact.events)
     for e in grouped.events:
-        k = f"{e.source}|{e.severity}|{template_of(e.text)}"
-        assert e.ts == firsts[k], k
-        assert e.attrs["last_ts"] == iso_z(lasts[k]), k  # written to the millisecond
+        assert e.ts == spans[_key(e)][0], _key(e)
+        assert e.attrs["last_ts"] == iso_z(spans[_key(e)][1]), _key(e)  # to the millisecond
     if name == "app.jsonl":  # the two impossible times are counted, not lost
         (warn,) = [w for w in grouped.files[0].warnings if "without a readable" in w]
         assert warn.startswith(f"{path}: 6 lines") and "first at line 5" in warn
@@ -308,27 +312,18 @@ def test_real_samples_group_like_the_per_line_path(
     if not src.exists():
         pytest.skip(f"real-format sample {rel} not present (expected under {REAL})")
     opts = IngestOptions(anchor_date=DAY, tz=ZoneInfo("America/Chicago"))
-    monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 10**12)
-    exact = ingest([str(src)], opts)
-    monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 0)
-    monkeypatch.setattr(bulk, "BULK_MIN_LINES", 0)
-    grouped = ingest([str(src)], opts)
+    exact, grouped = _both_paths(src, opts, monkeypatch)
     assert grouped.files[0].format == exact.files[0].format
     assert all("count" in e.attrs for e in grouped.events), rel
     want, got = _keys(exact.events), _keys(grouped.events)
     assert sum(got.values()) == sum(want.values()) and set(got) <= set(want)
     assert sum(min(n, got[k]) for k, n in want.items()) >= 0.98 * sum(want.values())
-    firsts: dict[str, datetime] = {}
-    lasts: dict[str, datetime] = {}
-    for e in exact.events:
-        k = f"{e.source}|{e.severity}|{template_of(e.text)}"
-        firsts[k] = min(firsts.get(k, e.ts), e.ts)
-        lasts[k] = max(lasts.get(k, e.ts), e.ts)
+    spans = _spans(exact.events)
     for e in grouped.events:
-        k = f"{e.source}|{e.severity}|{template_of(e.text)}"
-        assert e.ts == firsts[k], k
+        k = _key(e)
+        assert e.ts == spans[k][0], k
         if got[k] == want[k]:  # no line absorbed either way
-            assert e.attrs["last_ts"] == iso_z(lasts[k]), k
+            assert e.attrs["last_ts"] == iso_z(spans[k][1]), k
 
 
 def test_times_the_columns_cannot_read_keep_the_per_line_path(

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from tests import fakes
-from tests.conftest import MINI
+from tests.conftest import MINI, openai_args
 from tests.test_pipeline import HEADINGS
 
 
@@ -146,19 +146,7 @@ def _closed_port() -> int:
 
 def test_exit_1_when_endpoint_unreachable(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/v1"
-    code, _, err = invoke(
-        "--from-logs",
-        str(MINI),
-        "--llm",
-        "openai",
-        "--base-url",
-        url,
-        "--approve-reflexion",
-        "--approver",
-        "me",
-        "--out-dir",
-        str(tmp_path / "out"),
-    )
+    code, _, err = invoke(*openai_args(url, tmp_path / "out"))
     assert code == 1, err
     assert "unreachable" in err or "failed" in err
     assert not (tmp_path / "out").exists()
@@ -167,21 +155,7 @@ def test_exit_1_when_endpoint_unreachable(tmp_path: Path) -> None:
 def test_openai_client_path_against_fake_server(tmp_path: Path) -> None:
     faults = [fakes.Fault(), fakes.Fault(content='{"title": "truncated')]  # 2nd answer is malformed
     with fakes.fake_openai_server(faults) as srv:
-        code, out, err = invoke(
-            "--from-logs",
-            str(MINI),
-            "--llm",
-            "openai",
-            "--base-url",
-            srv.url,
-            "--model",
-            "fake-gpt",
-            "--approve-reflexion",
-            "--approver",
-            "me",
-            "--out-dir",
-            str(tmp_path / "out"),
-        )
+        code, out, err = invoke(*openai_args(srv.url, tmp_path / "out", "--model", "fake-gpt"))
         assert code == 0, err
         reqs = list(srv.requests)
     assert all(r["model"] == "fake-gpt" for r in reqs)
@@ -196,20 +170,7 @@ def test_openai_client_path_against_fake_server(tmp_path: Path) -> None:
     # a rerun is served from the cache: no new request
     with fakes.fake_openai_server() as srv2:
         code, _, err = invoke(
-            "--from-logs",
-            str(MINI),
-            "--llm",
-            "openai",
-            "--base-url",
-            srv2.url,
-            "--model",
-            "fake-gpt",
-            "--approve-reflexion",
-            "--approver",
-            "me",
-            "--out-dir",
-            str(tmp_path / "out"),
-            "--force",
+            *openai_args(srv2.url, tmp_path / "out", "--model", "fake-gpt", "--force")
         )
         assert code == 0, err
         assert srv2.requests == []

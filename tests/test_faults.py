@@ -29,7 +29,7 @@ from pipeline.cache import Cache
 from pipeline.cli import main
 from pipeline.models import Draft
 from tests import fakes
-from tests.conftest import MINI, ROOT
+from tests.conftest import MINI, ROOT, openai_args
 
 # summary, timeline, why 1..5, actions, reflexion: one call each on a healthy run
 CALLS = 9
@@ -72,20 +72,7 @@ def _short_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 def run(url: str, out: Path, *extra: str) -> tuple[int, str, str]:
     r = CliRunner().invoke(
         main,
-        [
-            "--from-logs",
-            str(MINI),
-            "--llm",
-            "openai",
-            "--base-url",
-            url,
-            "--approve-reflexion",
-            "--approver",
-            "me",
-            "--out-dir",
-            str(out),
-            *extra,
-        ],
+        openai_args(url, out, *extra),
         catch_exceptions=False,
     )
     return r.exit_code, r.stdout, r.stderr
@@ -243,22 +230,7 @@ def test_signal_while_drafting_writes_nothing_and_keeps_cache(tmp_path: Path, si
         env = {**os.environ, "DRAFT_INCIDENT_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
         env.pop("DRAFT_INCIDENT_DEBUG", None)
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pipeline",
-                "--from-logs",
-                str(MINI),
-                "--llm",
-                "openai",
-                "--base-url",
-                srv.url,
-                "--approve-reflexion",
-                "--approver",
-                "me",
-                "--out-dir",
-                str(out),
-            ],
+            [sys.executable, "-m", "pipeline", *openai_args(srv.url, out)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -31,12 +31,13 @@ from pipeline.models import EvidenceItem, ReviewDecision
 from pipeline.prompts import load as load_prompt
 from pipeline.render import esc, render
 from tests import fakes
-from tests.conftest import ROOT
+from tests.conftest import ROOT, openai_args
 from tests.test_pipeline import HEADINGS
 
 DATA = ROOT / "tests" / "data" / "injection"
 INPUTS = [str(DATA / n) for n in ("alerts.json", "app.log", "chat.txt")]
 FROM = [a for p in INPUTS for a in ("--from-logs", p)]
+PENDING = ("--reflexion", "pending")
 CORPUS = [
     json.loads(line) for line in (DATA / "corpus.jsonl").read_text().splitlines() if line.strip()
 ]
@@ -260,17 +261,7 @@ def test_injection_through_the_openai_client_path(tmp_path: Path) -> None:
     with fakes.fake_openai_server(faults) as srv:
         r = CliRunner().invoke(
             main,
-            [
-                *FROM,
-                "--llm",
-                "openai",
-                "--base-url",
-                srv.url,
-                "--reflexion",
-                "pending",
-                "--out-dir",
-                str(tmp_path / "out"),
-            ],
+            openai_args(srv.url, tmp_path / "out", inputs=FROM, review=PENDING),
         )
         sent = [json.dumps(q["messages"]) for q in srv.requests]
     assert r.exit_code == 0, r.stderr
@@ -355,17 +346,7 @@ def test_reasked_answer_is_its_own_assistant_turn(tmp_path: Path) -> None:
     with fakes.fake_openai_server([fakes.Fault(), fakes.Fault(args=bad)]) as srv:
         r = CliRunner().invoke(
             main,
-            [
-                *FROM,
-                "--llm",
-                "openai",
-                "--base-url",
-                srv.url,
-                "--reflexion",
-                "pending",
-                "--out-dir",
-                str(tmp_path / "out"),
-            ],
+            openai_args(srv.url, tmp_path / "out", inputs=FROM, review=PENDING),
         )
         reqs = list(srv.requests)
     assert r.exit_code == 0, r.stderr
