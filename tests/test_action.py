@@ -219,10 +219,10 @@ def run_step(
     ("inputs", "local"),
     [
         ({}, True),  # auto, no endpoint: the embedded model
-        ({"api-key": "sk-x"}, False),
+        ({"api-key": "fake-test-key"}, False),
         ({"base-url": "http://llm.internal:8000/v1"}, False),
         ({"llm": "offline"}, False),
-        ({"llm": "local", "api-key": "sk-x"}, True),
+        ({"llm": "local", "api-key": "fake-test-key"}, True),
     ],
 )
 def test_install_step_adds_the_local_extra_only_when_it_can_be_used(
@@ -244,7 +244,7 @@ def test_install_step_adds_the_local_extra_only_when_it_can_be_used(
     assert args[:3] == ["-m", "pip", "install"]
     assert (str(ROOT) + "[local]" in args) is local
     assert local or str(ROOT) in args
-    assert "sk-x" not in res.stdout + res.stderr
+    assert "fake-test-key" not in res.stdout + res.stderr
 
 
 FAKE_GH = """#!{python}
@@ -324,7 +324,7 @@ def run_action(repo: Path, inputs: dict[str, str], event: str = "issues") -> dic
 INPUTS = {
     "logs": "ops/logs/*.log\nops/logs/alertmanager.json",
     "llm": "offline",
-    "api-key": "sk-never-on-a-command-line",
+    "api-key": "fake-key-never-on-a-command-line",
 }
 
 
@@ -346,7 +346,7 @@ def test_action_drafts_a_pending_report_from_the_closed_issue(repo: Path, event:
     assert facts["resolved"]["ts"] == CLOSED_AT
     assert facts["resolved"]["formula"] == "incident closed (tracker)"
     assert not Path(out["json-path"]).is_relative_to(repo)  # nothing extra for the PR
-    assert "sk-never-on-a-command-line" not in got["stderr"]
+    assert "fake-key-never-on-a-command-line" not in got["stderr"]
     paths = [c[-1] for c in got["gh_calls"]]
     comments = f"repos/{REPO}/issues/{ISSUE}/comments?per_page=100"
     if event == "issues":  # the payload already holds the issue: only comments are fetched

@@ -147,7 +147,7 @@ KINDS: dict[str, tuple[Callable[[], str], list[str]]] = {
     ),
     "openai_key": (
         lambda: rng.choice(["sk-", "sk-proj-"]) + rand(URLSAFE, 48),
-        ["{ts} WARN summarizer 429 from api.openai.com key={s}", "OPENAI_API_KEY: '{s}'"],
+        ["{ts} WARN summarizer 429 from llm-gateway.example.com key={s}", "OPENAI_API_KEY: '{s}'"],
     ),
     "anthropic_key": (
         lambda: "sk-ant-api03-" + rand(URLSAFE, 93) + "AA",
