@@ -19,7 +19,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from . import prompts
-from .approve import PLACEHOLDER
+from .review.decision import PLACEHOLDER
 from .cache import Cache
 from .condense import format_item, format_pack, inert
 from .facts import describe
