@@ -104,6 +104,7 @@ class TimelineEdit(_Edit):
     text: str
     evidence: list[str]
     verified: bool = True
+    ts: str | None = None  # shown to people, never read back: times come from the evidence
 
 
 class WhyEdit(_Edit):
@@ -295,7 +296,10 @@ class ReviewSession:
             raise EditError(f"{'approving' if status == 'approved' else 'rejecting'} needs your name")
         if status == "approved":
             if is_placeholder(self.report.draft.reflexion):
-                raise EditError(PLACEHOLDER_REFUSAL)
+                raise EditError(
+                    "the Reflexion lesson is still the offline placeholder: write the context, "
+                    "lesson and adjustment before approving (or save as pending)"
+                )
         if status == "pending":
             decision = ReviewDecision(status="pending")
         else:

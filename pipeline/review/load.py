@@ -140,7 +140,7 @@ def parse(path: Path, text: str) -> tuple[Report, str]:
         cited = [ids[i] for i in t.evidence if i in ids]
         if not cited:
             raise LoadError(f"{path}: timeline entry {n} cites no evidence of the appendix")
-        timeline.append({"ts": min(c.ts for c in cited), **t.model_dump()})
+        timeline.append({**t.model_dump(exclude={"ts"}), "ts": min(c.ts for c in cited)})
     refl = md.fields(secs.get(md.REFLEXION, []), escaped=True)
     footer = next((m for ln in secs.get(md.FOOTER, []) if (m := _FOOTER.match(ln))), None)
     notes = [md.unescape(x[2:]) for x in md.items(secs.get("## Review Notes", [])) if x.startswith("- ")]
