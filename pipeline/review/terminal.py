@@ -51,6 +51,13 @@ def _cite(ids: list[str]) -> str:
     return f" [{', '.join(ids)}]" if ids else ""
 
 
+def _grid() -> Table:
+    t = Table.grid(padding=(0, 1), expand=True)
+    t.add_column(no_wrap=True)
+    t.add_column(ratio=1)
+    return t
+
+
 def view(session: ReviewSession) -> Group:
     """The draft as people read it, in at most 100 columns."""
     r = session.report
@@ -79,23 +86,20 @@ def view(session: ReviewSession) -> Group:
             line.append(" (unverified)", style="bold yellow")
         line.append(_cite(t.evidence), style="dim")
         timeline.add_row(f"{t.ts:%Y-%m-%d %H:%M}" if multi_day else f"{t.ts:%H:%M}", line)
-    whys = Text()
+    whys = _grid()
     for n, w in enumerate(d.whys, 1):
-        whys.append(f"{n}. ", style="bold")
-        whys.append(w.question, style="bold")
-        whys.append(" " + w.answer)
+        line = Text(w.question + " ", style="bold").append(w.answer, style="")
         if w.hypothesis:
-            whys.append(" (hypothesis: confirm or fix)", style="bold yellow")
-        whys.append(_cite(w.evidence) + ("\n" if n < len(d.whys) else ""), style="dim")
-    actions = Text()
+            line.append(" (hypothesis: confirm or fix)", style="bold yellow")
+        whys.add_row(f"{n}.", line.append(_cite(w.evidence), style="dim"))
+    actions = _grid()
     for key, heading in HORIZONS:
         got = [a for a in d.actions if a.horizon == key]
-        actions.append(f"{heading}\n", style="bold")
+        actions.add_row("", Text(heading, style="bold"))
         for a in got:
-            actions.append(f"  [{'x' if a.done else ' '}] {a.text}")
-            actions.append(_cite(a.evidence) + "\n", style="dim")
+            actions.add_row(Text(f"[{'x' if a.done else ' '}]"), Text(a.text).append(_cite(a.evidence), style="dim"))
         if not got:
-            actions.append("  (none yet)\n", style="dim")
+            actions.add_row("", Text("(none yet)", style="dim"))
     lesson = Table.grid(padding=(0, 1))
     lesson.add_column(style="bold", no_wrap=True)
     lesson.add_column()
@@ -108,7 +112,7 @@ def view(session: ReviewSession) -> Group:
         Panel(Text(d.summary), title="Summary", title_align="left"),
         Panel(timeline, title="Timeline (UTC)", title_align="left"),
         Panel(whys, title="Root cause: the 5 whys", title_align="left"),
-        Panel(actions.rstrip() or Text(""), title="Corrective actions", title_align="left"),
+        Panel(actions, title="Corrective actions", title_align="left"),
         Panel(lesson, title="Reflexion (the lesson for people and agents)", title_align="left"),
     ]
     for w in session.warnings:
@@ -124,7 +128,11 @@ def edit_draft(session: ReviewSession, section: editdoc.Section, console: Consol
     """One edit of the draft in ``$EDITOR``; True when something changed."""
     text = editdoc.to_markdown(session.report.draft, section)
     while True:
-        new = edit(text)
+        try:
+            new = edit(text)
+        except click.ClickException as e:  # the editor could not start or failed
+            console.print(Text(f"{e.format_message()}; the draft is unchanged (set $EDITOR).", style="bold red"))
+            return False
         if new is None:
             console.print("No change (the editor was closed without saving).")
             return False
@@ -162,7 +170,8 @@ def review(
     while True:
         console.print(view(session))
         console.print(escape(CHOICES), markup=True)
-        choice = ask("Your choice", "a").strip().lower()[:1]
+        placeholder = is_placeholder(session.report.draft.reflexion)
+        choice = ask("Your choice", "e" if placeholder else "a").strip().lower()[:1]
         if choice == "e":
             sections = ", ".join(editdoc.SECTIONS)
             section = ask(f"Section to edit ({sections})", "all").strip().lower()
@@ -172,7 +181,7 @@ def review(
             if edit_draft(session, section, console, edit) and cache:  # type: ignore[arg-type]
                 cache.put(key + "-edit", edits_of(session.report.draft).model_dump(mode="json"))
             continue
-        if choice == "a" and is_placeholder(session.report.draft.reflexion):
+        if choice == "a" and placeholder:
             console.print(Text(PLACEHOLDER_LINE, style="bold red"))
             continue
         if choice not in ("a", "r", "p"):
