@@ -93,6 +93,7 @@ def test_terminal_review_edits_a_why_and_the_lesson_then_approves(tmp_path: Path
         for part in ("HighLatency on api-gateway", "SEV-2", "Impact", "Summary", "Timeline (UTC)",
                      "14:25", "5 whys", "hypothesis", "Corrective actions", "Lesson"):  # fmt: skip
             assert part in shown, part
+        assert "[x] killed the query (pid 4242)" in shown  # brackets are text, not markup
         assert 90 <= max(len(line) for line in shown.splitlines()) <= 100  # uses, and fits, 100
 
         screen.type("a")  # the placeholder lesson cannot be approved
