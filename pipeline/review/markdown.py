@@ -93,6 +93,8 @@ def parse_timeline(body: list[str], *, escaped: bool) -> list[tuple[str, Timelin
         if line.startswith("- _") and line.endswith("_"):
             continue  # "No timeline entries could be verified."
         m = _TIMELINE.match(line)
+        if not m and escaped:
+            continue  # a written file: what is not ours is reported by the round-trip check
         if not m:
             raise EditError(f"timeline line {n}: expected '- **HH:MM** — text [E1]', got {line[:60]!r}")
         text, ids = split_cite(m.group("rest"))
@@ -107,6 +109,8 @@ def parse_whys(body: list[str], *, escaped: bool) -> list[WhyEdit]:
     out = []
     for n, line in enumerate(items(body), 1):
         m = _WHY.match(line)
+        if not m and escaped:
+            continue
         if not m:
             raise EditError(f"why {n}: expected '{n}. **Question?** answer [E1]', got {line[:60]!r}")
         text, ids = split_cite(m.group("rest"))
@@ -130,18 +134,22 @@ def parse_actions(body: list[str], *, escaped: bool) -> list[ActionEdit]:
         line = raw.strip()
         if line.startswith("### "):
             horizon = by_heading.get(line)
-            if horizon is None:
+            if horizon is None and not escaped:
                 raise EditError(f"unknown heading {line!r} (keep {', '.join(by_heading)})")
             continue
         if not line:
             continue
         m = _ACTION.match(line)
         if m is None:
-            if out and not _ITEM.match(line):
-                out[-1].text += " " + _plain(line, escaped)
+            if out and not _ITEM.match(line) and not escaped:
+                out[-1].text += " " + line
+                continue
+            if escaped:
                 continue
             raise EditError(f"action line {line[:60]!r}: expected '- [ ] text [E1]'")
         if horizon is None:
+            if escaped:
+                continue
             raise EditError("an action comes before its ### heading")
         text, ids = split_cite(m.group("rest"))
         out.append(
