@@ -383,4 +383,4 @@ def review_cmd(
         fail(2, str(e))
     if s.outcome is None:
         fail(3, f"no decision; {report} unchanged")
-    err.print(f"{report}: {s.outcome.status}", markup=False)
+    err.print(f"{report}: {s.outcome.status}", markup=False, soft_wrap=True)

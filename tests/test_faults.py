@@ -26,7 +26,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from pipeline import api, draft, llm, review
+from pipeline import api, llm, review
 from pipeline.cache import Cache
 from pipeline.cli import main
 from pipeline.models import ReviewDecision

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.memory import MemoryIndex
 from pipeline.render import render
-from pipeline.review import EditError, apply_edits, edits_of, editdoc, load
+from pipeline.review import EditError, apply_edits, editdoc, edits_of, load
 from tests.conftest import MINI
 from tests.test_review_api import LESSON, live_session, pending_report
 
@@ -37,15 +37,26 @@ def test_editor_document_round_trips_and_applies(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda t: t.replace("## Timeline (UTC)", "## Timeline"), "heading missing: ## Timeline (UTC)"),
-        (lambda t: t.replace("- **Lesson:**", "- Lesson:"), "'- **Lesson:**' line of the Reflexion is missing"),
-        (lambda t: t.replace("[E2]", "[E404]", 1), "timeline entry 1 cites E404, which is not in the evidence"),
+        (
+            lambda t: t.replace("## Timeline (UTC)", "## Timeline"),
+            "heading missing: ## Timeline (UTC)",
+        ),
+        (
+            lambda t: t.replace("- **Lesson:**", "- Lesson:"),
+            "'- **Lesson:**' line of the Reflexion is missing",
+        ),
+        (
+            lambda t: t.replace("[E2]", "[E404]", 1),
+            "timeline entry 1 cites E404, which is not in the evidence",
+        ),
         (lambda t: t.replace("### Long Term", "### Someday"), "unknown heading '### Someday'"),
         (lambda t: t + "\n## Notes\n\nmine\n", "unexpected heading '## Notes'"),
         (lambda t: t.replace("1. **Why 1?**", "1. Why 1?"), "why 1: expected"),
     ],
 )
-def test_broken_editor_documents_name_the_problem(tmp_path: Path, change: object, message: str) -> None:
+def test_broken_editor_documents_name_the_problem(
+    tmp_path: Path, change: object, message: str
+) -> None:
     s = live_session(tmp_path)
     doc = change(editdoc.to_markdown(s.report.draft))  # type: ignore[operator]
     with pytest.raises(EditError, match=None) as e:
@@ -61,7 +72,9 @@ def test_timeline_times_come_from_the_cited_evidence(tmp_path: Path) -> None:
     assert edits.timeline is not None
     edits.timeline[0].evidence = ["E16"]  # re-cited: the entry moves to E16's time
     d = apply_edits(s.report.draft, edits, s.known)
-    moved = next(t for t in d.timeline if t.evidence == ["E16"] and t.text == edits.timeline[0].text)
+    moved = next(
+        t for t in d.timeline if t.evidence == ["E16"] and t.text == edits.timeline[0].text
+    )
     assert moved.ts == s.known["E16"].ts
     assert [t.ts for t in d.timeline] == sorted(t.ts for t in d.timeline)
 
@@ -70,7 +83,17 @@ def test_timeline_times_come_from_the_cited_evidence(tmp_path: Path) -> None:
 def test_written_reports_read_back_exactly(tmp_path: Path, fixture: str) -> None:
     src = MINI if fixture == "mini" else FIXTURES / fixture
     r = CliRunner().invoke(
-        main, ["--from-logs", str(src), "--llm", "offline", "--out-dir", str(tmp_path), "--reflexion", "pending"]
+        main,
+        [
+            "--from-logs",
+            str(src),
+            "--llm",
+            "offline",
+            "--out-dir",
+            str(tmp_path),
+            "--reflexion",
+            "pending",
+        ],
     )
     assert r.exit_code == 0, r.stderr
     path = Path(r.stdout.strip())
@@ -90,7 +113,9 @@ def test_a_file_that_is_not_a_report_is_one_line(tmp_path: Path) -> None:
 
 def test_hand_edits_outside_the_template_are_announced(tmp_path: Path) -> None:
     path, _ = pending_report(tmp_path)
-    text = path.read_text().replace("## Corrective Actions\n", "## Corrective Actions\n\nSee the RFC.\n")
+    text = path.read_text().replace(
+        "## Corrective Actions\n", "## Corrective Actions\n\nSee the RFC.\n"
+    )
     path.write_text(text)
     s = load.session(path)
     assert len(s.warnings) == 1 and "'See the RFC.'" in s.warnings[0]
@@ -132,7 +157,9 @@ def test_memory_never_indexes_placeholder_lessons_or_actions(tmp_path: Path) -> 
     for key, value in LESSON.items():
         line = next(ln for ln in text.splitlines() if ln.startswith(f"- **{key.title()}:**"))
         text = text.replace(line, f"- **{key.title()}:** {value}")
-    (docs / path.name).write_text(text.replace(pending, "- **Approval:** approved by @me on 2026-02-08T15:00:00Z"))
+    (docs / path.name).write_text(
+        text.replace(pending, "- **Approval:** approved by @me on 2026-02-08T15:00:00Z")
+    )
     index.refresh()
     (hit,) = index.recall("unbounded scans starve connections", k=1)
     assert hit.lesson == LESSON["lesson"]

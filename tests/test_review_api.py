@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -22,7 +25,7 @@ from pipeline.models import ReviewDecision
 from pipeline.render import render
 from pipeline.review import ReviewSession, load, set_status
 from pipeline.review.server import CSP, ReviewServer
-from tests.conftest import MINI
+from tests.conftest import MINI, ROOT
 
 HOSTILE = "2026-02-08T14:02:50Z ERROR api-gateway <b class=planted>bold</b> <img src=x onerror=alert(1)> upstream reset\n"
 LESSON = {
@@ -99,7 +102,9 @@ class Client:
         conn.close()
         return out
 
-    def decide(self, action: str, approver: str = "", edits: Any = None) -> tuple[int, dict[str, Any]]:
+    def decide(
+        self, action: str, approver: str = "", edits: Any = None
+    ) -> tuple[int, dict[str, Any]]:
         code, _, body = self.request(
             "POST", "/api/decide", {"action": action, "approver": approver, "edits": edits}
         )
@@ -117,7 +122,9 @@ def serve() -> Iterator[Any]:
 
     def start(session: ReviewSession) -> Client:
         server = ReviewServer(session)
-        t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        t = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         t.start()
         started.append((server, t))
         return Client(server)
@@ -140,7 +147,9 @@ def test_token_and_host_are_required(tmp_path: Path, serve: Any) -> None:
     assert "token" in json.loads(body)["error"]
     # the token in the address is enough for the page; a decision needs it in the header
     assert c.request("GET", f"/?token={c.server.token}", token=None)[0] == 200
-    bad = c.request("POST", f"/api/decide?token={c.server.token}", {"action": "pending"}, token=None)
+    bad = c.request(
+        "POST", f"/api/decide?token={c.server.token}", {"action": "pending"}, token=None
+    )
     assert bad[0] == 403
     # DNS rebinding: a page on another name that resolves to 127.0.0.1
     assert c.request("GET", "/api/report", host=f"evil.example:{c.port}")[0] == 403
@@ -182,12 +191,18 @@ def test_evidence_rows_carry_source_and_line(tmp_path: Path, serve: Any) -> None
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda e: e["whys"][0].update(evidence=["E999"]), "why 1 cites E999, which is not in the evidence"),
+        (
+            lambda e: e["whys"][0].update(evidence=["E999"]),
+            "why 1 cites E999, which is not in the evidence",
+        ),
         (lambda e: e["timeline"][0].update(evidence=[]), "timeline entry 1 cites no evidence"),
         (lambda e: e["reflexion"].update(lesson="  "), "Reflexion lesson is empty"),
         (lambda e: e.update(title=""), "title is empty"),
         (lambda e: e.update(whys=[]), "the 5 whys are empty"),
-        (lambda e: e["actions"].append({"text": "x", "horizon": "someday"}), "bad edit at actions.3.horizon"),
+        (
+            lambda e: e["actions"].append({"text": "x", "horizon": "someday"}),
+            "bad edit at actions.3.horizon",
+        ),
     ],
 )
 def test_bad_edits_are_refused_with_a_clear_message(
@@ -234,7 +249,11 @@ def test_approve_with_edits_writes_as_the_cli_does(tmp_path: Path, serve: Any) -
     c = serve(session)
     edits = c.state()["draft"]
     edits["reflexion"] = dict(LESSON)
-    edits["whys"][0].update(answer="An aggregation without a date filter scanned orders.", evidence=["E9"], hypothesis=False)
+    edits["whys"][0].update(
+        answer="An aggregation without a date filter scanned orders.",
+        evidence=["E9"],
+        hypothesis=False,
+    )
     edits["timeline"][1]["text"] = "Pool exhausted on orders-db <script>x</script>"
     code, body = c.decide("approve", "alice", edits)
     assert code == 200 and body["status"] == "approved", body
@@ -267,3 +286,60 @@ def test_review_of_a_pending_file_records_the_approver_like_approve(tmp_path: Pa
     session.now = lambda: when
     assert session.decide("approved", approver="octocat") == report
     assert report.read_text() == twin.read_text()
+
+
+def _served(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen[str], Client]:
+    """draft-incident run with a review page; the test plays the browser."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DRAFT_INCIDENT_NO_BROWSER": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("Review page: "):
+            url = urlsplit(line.split(": ", 1)[1].strip())
+            break
+    else:
+        raise AssertionError(f"no review page address; exit {proc.wait()}")
+    fake = ReviewServer.__new__(ReviewServer)  # only its address and token are needed
+    fake.server_address = ("127.0.0.1", url.port or 0)
+    fake.token = parse_qs(url.query)["token"][0]
+    return proc, Client(fake)
+
+
+def test_review_web_from_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc, c = _served(
+        ["--from-logs", str(MINI), "--llm", "offline", "--review", "web", "--out-dir", str(out)],
+        tmp_path,
+    )
+    try:
+        edits = c.state()["draft"]
+        edits["reflexion"] = dict(LESSON)
+        code, body = c.decide("approve", "alice", edits)
+        assert code == 200, body
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 0, stderr
+    (report,) = out.glob("*.md")
+    assert stdout.strip() == str(report) and "(Reflexion: approved)" in stderr
+    assert "- **Approval:** approved by @alice on " in report.read_text()
+
+
+def test_review_command_on_a_pending_file(tmp_path: Path) -> None:
+    report, _ = pending_report(tmp_path)
+    proc, c = _served(["review", str(report)], tmp_path)
+    try:
+        code, body = c.decide("reject", "  ")
+        assert code == 400 and "rejecting needs your name" in body["error"]
+        edits = c.state()["draft"]
+        edits["reflexion"] = dict(LESSON)
+        code, body = c.decide("approve", "octocat", edits)
+        assert code == 200 and body["written"] == str(report), body
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 0 and f"{report}: approved" in stderr
+    assert "- **Approval:** approved by @octocat on " in report.read_text()

@@ -21,7 +21,10 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 if not (CHROMIUM and DRIVER):
-    pytest.skip("no chromium/chromedriver installed (apt-get install chromium chromium-driver)", allow_module_level=True)
+    pytest.skip(
+        "no chromium/chromedriver installed (apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
@@ -50,7 +53,9 @@ def test_review_page_in_chromium(tmp_path: Path, browser: object) -> None:
     report, json_path = pending_report(tmp_path)
     session = load.session(report, json_path=json_path)
     server = ReviewServer(session)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    )
     thread.start()
     ARTIFACTS.mkdir(exist_ok=True)
     d = browser  # type: ignore[assignment]
@@ -72,11 +77,14 @@ def test_review_page_in_chromium(tmp_path: Path, browser: object) -> None:
         wait.until(lambda _: "highlight" in (row.get_attribute("class") or ""))
         assert len(d.find_elements(By.CSS_SELECTOR, "tr.highlight")) == 1  # type: ignore[attr-defined]
         assert d.execute_script(  # type: ignore[attr-defined]
-            "const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight;", row
+            "const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight;",
+            row,
         ), "the highlighted row was not scrolled into view"
         # hypotheses are marked; the picture loaded (an image under the page's CSP)
         assert d.find_elements(By.CSS_SELECTOR, "#whys .badge.warn")  # type: ignore[attr-defined]
-        wait.until(lambda _: d.execute_script("return document.getElementById('picture').naturalWidth") > 0)  # type: ignore[attr-defined]
+        wait.until(
+            lambda _: d.execute_script("return document.getElementById('picture').naturalWidth") > 0
+        )  # type: ignore[attr-defined]
         d.save_screenshot(str(ARTIFACTS / "review-page.png"))  # type: ignore[attr-defined]
 
         # approving the placeholder lesson is refused with a clear message

@@ -19,7 +19,7 @@ from tests.conftest import MINI, ROOT
 TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
 
-EDITOR = r'''
+EDITOR = r"""
 import re, sys
 from pathlib import Path
 calls, doc = Path(sys.argv[1]), Path(sys.argv[2])  # click adds the file last
@@ -36,7 +36,7 @@ for key, value in (("Context", "Aggregations on the primary database."),
                    ("Adjustment", "Check EXPLAIN for a seq scan before an aggregation.")):
     text = re.sub(rf"^- \*\*{key}:\*\* .*$", f"- **{key}:** {value}", text, flags=re.M)
 doc.write_text(text)
-'''
+"""
 
 
 class Screen:

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..models import (
     Action,
     Draft,
-    EvidenceItem,
     Event,
+    EvidenceItem,
     Horizon,
     Reflexion,
     Report,
@@ -53,7 +53,9 @@ class EditError(ValueError):
 
 
 def is_placeholder(reflexion: Reflexion) -> bool:
-    return any(PLACEHOLDER in x for x in (reflexion.context, reflexion.lesson, reflexion.adjustment))
+    return any(
+        PLACEHOLDER in x for x in (reflexion.context, reflexion.lesson, reflexion.adjustment)
+    )
 
 
 PLACEHOLDER_REFUSAL = (
@@ -145,7 +147,16 @@ def edits_of(draft: Draft) -> DraftEdits:
     """The draft as an edit that changes nothing (the page's starting state)."""
     return DraftEdits.model_validate(
         draft.model_dump(
-            include={"title", "severity", "impact", "summary", "timeline", "whys", "actions", "reflexion"},
+            include={
+                "title",
+                "severity",
+                "impact",
+                "summary",
+                "timeline",
+                "whys",
+                "actions",
+                "reflexion",
+            },
             exclude={"timeline": {"__all__": {"ts"}}},
         )
     )
@@ -190,7 +201,10 @@ def apply_edits(draft: Draft, edits: DraftEdits, known: dict[str, EvidenceItem])
             ts = min(known[i].ts for i in cited)
             entries.append(
                 TimelineEntry(
-                    ts=ts, text=_text(f"timeline entry {n}", t.text), evidence=cited, verified=t.verified
+                    ts=ts,
+                    text=_text(f"timeline entry {n}", t.text),
+                    evidence=cited,
+                    verified=t.verified,
                 )
             )
         up["timeline"] = sorted(entries, key=lambda e: e.ts)
@@ -293,13 +307,14 @@ class ReviewSession:
             self.edit(edits)
         who = " ".join((approver or "").split())
         if status != "pending" and not who and (status == "approved" or self.record_rejection):
-            raise EditError(f"{'approving' if status == 'approved' else 'rejecting'} needs your name")
-        if status == "approved":
-            if is_placeholder(self.report.draft.reflexion):
-                raise EditError(
-                    "the Reflexion lesson is still the offline placeholder: write the context, "
-                    "lesson and adjustment before approving (or save as pending)"
-                )
+            raise EditError(
+                f"{'approving' if status == 'approved' else 'rejecting'} needs your name"
+            )
+        if status == "approved" and is_placeholder(self.report.draft.reflexion):
+            raise EditError(
+                "the Reflexion lesson is still the offline placeholder: write the context, "
+                "lesson and adjustment before approving (or save as pending)"
+            )
         if status == "pending":
             decision = ReviewDecision(status="pending")
         else:

@@ -118,7 +118,7 @@ def from_markdown(text: str, section: Section = "all") -> DraftEdits | None:
         elif name == md.SUMMARY:
             edits.summary = " ".join(ln.strip() for ln in lines if ln.strip())
         elif name == md.TIMELINE:
-            edits.timeline = [t for _, t in md.parse_timeline(lines, escaped=False)]
+            edits.timeline = md.parse_timeline(lines, escaped=False)
         elif name == md.WHYS:
             edits.whys = md.parse_whys(lines, escaped=False)
         elif name == md.ACTIONS:
@@ -127,6 +127,10 @@ def from_markdown(text: str, section: Section = "all") -> DraftEdits | None:
             r = md.fields(lines, escaped=False)
             missing = [k for k in ("context", "lesson", "adjustment") if k not in r]
             if missing:
-                raise EditError(f"the '- **{missing[0].title()}:**' line of the Reflexion is missing")
-            edits.reflexion = ReflexionEdit(context=r["context"], lesson=r["lesson"], adjustment=r["adjustment"])
+                raise EditError(
+                    f"the '- **{missing[0].title()}:**' line of the Reflexion is missing"
+                )
+            edits.reflexion = ReflexionEdit(
+                context=r["context"], lesson=r["lesson"], adjustment=r["adjustment"]
+            )
     return edits

@@ -39,7 +39,9 @@ class LoadError(Exception):
 
 
 _METRIC = re.compile(r"\*\*Time to (\w+):\*\* ([^·]+?)\s*(?:·|$)")
-_DURATION = re.compile(r"^(?:(?P<d>\d+) d (?P<dh>\d+) h|(?P<h>\d+) h (?P<hm>\d+) min|(?P<m>[\d.]+) min)$")
+_DURATION = re.compile(
+    r"^(?:(?P<d>\d+) d (?P<dh>\d+) h|(?P<h>\d+) h (?P<hm>\d+) min|(?P<m>[\d.]+) min)$"
+)
 _ROW = re.compile(r"^\|\s*(E\d+)\s*\|(.*)\|\s*$")
 _CELL = re.compile(r"(?<!\\)\|")
 _COUNT = re.compile(r" \(x(\d+)\)$")
@@ -82,7 +84,12 @@ def _evidence(body: list[str]) -> list[EvidenceItem]:
         cells = [c.strip() for c in _CELL.split(m.group(2))]
         if len(cells) < 4:
             continue
-        ts, source, ref, text = cells[0], md.unescape(cells[1]), md.unescape(cells[2]), "|".join(cells[3:])
+        ts, source, ref, text = (
+            cells[0],
+            md.unescape(cells[1]),
+            md.unescape(cells[2]),
+            "|".join(cells[3:]),
+        )
         count = _COUNT.search(text)
         text = md.unescape(_COUNT.sub("", text))
         try:
@@ -136,14 +143,16 @@ def parse(path: Path, text: str) -> tuple[Report, str]:
     metrics = {k: _minutes(v) for k, v in _METRIC.findall(" ".join(summary_lines))}
     summary = " ".join(ln for ln in summary_lines if not ln.startswith("**Time to"))
     timeline = []
-    for n, (when, t) in enumerate(md.parse_timeline(secs.get(md.TIMELINE, []), escaped=True), 1):
+    for n, t in enumerate(md.parse_timeline(secs.get(md.TIMELINE, []), escaped=True), 1):
         cited = [ids[i] for i in t.evidence if i in ids]
         if not cited:
             raise LoadError(f"{path}: timeline entry {n} cites no evidence of the appendix")
         timeline.append({**t.model_dump(exclude={"ts"}), "ts": min(c.ts for c in cited)})
     refl = md.fields(secs.get(md.REFLEXION, []), escaped=True)
     footer = next((m for ln in secs.get(md.FOOTER, []) if (m := _FOOTER.match(ln))), None)
-    notes = [md.unescape(x[2:]) for x in md.items(secs.get("## Review Notes", [])) if x.startswith("- ")]
+    notes = [
+        md.unescape(x[2:]) for x in md.items(secs.get("## Review Notes", [])) if x.startswith("- ")
+    ]
     notes = [n for n in notes if not _FOOTER.match(n)]
     raw_approval = next(
         (ln for ln in md.items(secs.get(md.REFLEXION, [])) if ln.startswith("- **Approval:**")), ""
@@ -151,23 +160,29 @@ def parse(path: Path, text: str) -> tuple[Report, str]:
     approval = raw_approval.removeprefix("- **Approval:**").strip()
     pending_name = _PENDING_NAME.search(approval)
     try:
-        draft = Draft(
-            title=md.unescape(title_line[len(md.TITLE) :]),
-            slug=stem.group(2) if stem else path.stem,
-            date=head.get("date", stem.group(1) if stem else ""),
-            status=head.get("status", ""),
-            severity=head.get("severity", ""),
-            lead=head.get("lead", ""),
-            impact=head.get("impact", ""),
-            summary=md.unescape(summary),
-            timeline=timeline,
-            whys=[w.model_dump() for w in md.parse_whys(secs.get(md.WHYS, []), escaped=True)],
-            actions=[a.model_dump() for a in md.parse_actions(secs.get(md.ACTIONS, []), escaped=True)],
-            reflexion={k: refl.get(k, "") for k in ("context", "lesson", "adjustment")},
-            artifacts=_artifacts(secs.get("## Artifacts", [])),
-            generated_by=md.unescape(footer["gen"]) if footer else "unknown",
-            notes=notes,
-            similar=[md.unescape(x[2:]) for x in md.items(secs.get("## Similar Past Incidents", []))],
+        draft = Draft.model_validate(
+            dict(
+                title=md.unescape(title_line[len(md.TITLE) :]),
+                slug=stem.group(2) if stem else path.stem,
+                date=head.get("date", stem.group(1) if stem else ""),
+                status=head.get("status", ""),
+                severity=head.get("severity", ""),
+                lead=head.get("lead", ""),
+                impact=head.get("impact", ""),
+                summary=md.unescape(summary),
+                timeline=timeline,
+                whys=[w.model_dump() for w in md.parse_whys(secs.get(md.WHYS, []), escaped=True)],
+                actions=[
+                    a.model_dump() for a in md.parse_actions(secs.get(md.ACTIONS, []), escaped=True)
+                ],
+                reflexion={k: refl.get(k, "") for k in ("context", "lesson", "adjustment")},
+                artifacts=_artifacts(secs.get("## Artifacts", [])),
+                generated_by=md.unescape(footer["gen"]) if footer else "unknown",
+                notes=notes,
+                similar=[
+                    md.unescape(x[2:]) for x in md.items(secs.get("## Similar Past Incidents", []))
+                ],
+            )
         )
         report = Report(
             draft=draft,
@@ -197,7 +212,9 @@ def _artifacts(body: list[str]) -> list[str]:
         value = item[2:].strip()
         if value == "_None found._":
             continue
-        out.append(value[1:-1] if value.startswith("<") and value.endswith(">") else md.unescape(value))
+        out.append(
+            value[1:-1] if value.startswith("<") and value.endswith(">") else md.unescape(value)
+        )
     return out
 
 
@@ -207,7 +224,11 @@ def _ledger(body: list[str]) -> list[LedgerEntry]:
         m = _LEDGER.match(item)
         if m:
             reason, _, detail = m.group(2).partition(": ")
-            out.append(LedgerEntry(reason=md.unescape(reason), count=int(m.group(1)), detail=md.unescape(detail)))
+            out.append(
+                LedgerEntry(
+                    reason=md.unescape(reason), count=int(m.group(1)), detail=md.unescape(detail)
+                )
+            )
     return out
 
 
@@ -234,9 +255,13 @@ def session(path: Path, *, json_path: Path | None = None) -> ReviewSession:
         except ValidationError:
             raise LoadError(f"{json_path}:1: not a --json-out report") from None
         if (full.draft.date, full.draft.slug) != (report.draft.date, report.draft.slug):
-            raise LoadError(f"{json_path}: describes {full.draft.date}-{full.draft.slug}, not {path.name}")
+            raise LoadError(
+                f"{json_path}: describes {full.draft.date}-{full.draft.slug}, not {path.name}"
+            )
         known.update({e.id: e for e in full.evidence})  # the full records (kinds, attributes)
-        report = report.model_copy(update={"facts": full.facts, "evidence": [known[e.id] for e in report.evidence]})
+        report = report.model_copy(
+            update={"facts": full.facts, "evidence": [known[e.id] for e in report.evidence]}
+        )
         facts_known = True
     again = render(report, file_name=name)
     if again != text:
@@ -254,7 +279,12 @@ def session(path: Path, *, json_path: Path | None = None) -> ReviewSession:
         if r.draft == original and r.review.status != "pending":
             # only the decision changed: the very line `draft-incident approve` writes
             assert r.review.approver is not None
-            set_status(path, approver=r.review.approver, reject=r.review.status == "rejected", now=r.review.at)
+            set_status(
+                path,
+                approver=r.review.approver,
+                reject=r.review.status == "rejected",
+                now=r.review.at,
+            )
         elif r.draft != original:
             atomic_write_text(path, render(r, file_name=name), overwrite=True)
         return path
@@ -263,4 +293,3 @@ def session(path: Path, *, json_path: Path | None = None) -> ReviewSession:
         report=report, known=known, write=write, facts_known=facts_known, warnings=warnings,
         target=str(path), record_rejection=True, events=list(known.values()),
     )  # fmt: skip
-

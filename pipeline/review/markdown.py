@@ -86,8 +86,8 @@ def _plain(text: str, escaped: bool) -> str:
     return unescape(text) if escaped else text
 
 
-def parse_timeline(body: list[str], *, escaped: bool) -> list[tuple[str, TimelineEdit]]:
-    """(time as written, entry) per timeline line."""
+def parse_timeline(body: list[str], *, escaped: bool) -> list[TimelineEdit]:
+    """The timeline lines; their written times are ignored (they come from the evidence)."""
     out = []
     for n, line in enumerate(items(body), 1):
         if line.startswith("- _") and line.endswith("_"):
@@ -96,12 +96,12 @@ def parse_timeline(body: list[str], *, escaped: bool) -> list[tuple[str, Timelin
         if not m and escaped:
             continue  # a written file: what is not ours is reported by the round-trip check
         if not m:
-            raise EditError(f"timeline line {n}: expected '- **HH:MM** — text [E1]', got {line[:60]!r}")
+            raise EditError(
+                f"timeline line {n}: expected '- **HH:MM** — text [E1]', got {line[:60]!r}"
+            )
         text, ids = split_cite(m.group("rest"))
         text, unverified = _mark(text, UNVERIFIED)
-        out.append(
-            (m.group("when"), TimelineEdit(text=_plain(text, escaped), evidence=ids, verified=not unverified))
-        )
+        out.append(TimelineEdit(text=_plain(text, escaped), evidence=ids, verified=not unverified))
     return out
 
 
@@ -112,7 +112,9 @@ def parse_whys(body: list[str], *, escaped: bool) -> list[WhyEdit]:
         if not m and escaped:
             continue
         if not m:
-            raise EditError(f"why {n}: expected '{n}. **Question?** answer [E1]', got {line[:60]!r}")
+            raise EditError(
+                f"why {n}: expected '{n}. **Question?** answer [E1]', got {line[:60]!r}"
+            )
         text, ids = split_cite(m.group("rest"))
         text, hyp = _mark(text, HYPOTHESIS)
         out.append(
@@ -129,7 +131,7 @@ def parse_whys(body: list[str], *, escaped: bool) -> list[WhyEdit]:
 def parse_actions(body: list[str], *, escaped: bool) -> list[ActionEdit]:
     by_heading = {f"### {heading}": key for key, heading in HORIZONS}
     horizon: str | None = None
-    out = []
+    out: list[ActionEdit] = []
     for raw in body:
         line = raw.strip()
         if line.startswith("### "):
@@ -154,7 +156,12 @@ def parse_actions(body: list[str], *, escaped: bool) -> list[ActionEdit]:
         text, ids = split_cite(m.group("rest"))
         out.append(
             ActionEdit.model_validate(
-                {"text": _plain(text, escaped), "horizon": horizon, "done": m["done"] != " ", "evidence": ids}
+                {
+                    "text": _plain(text, escaped),
+                    "horizon": horizon,
+                    "done": m["done"] != " ",
+                    "evidence": ids,
+                }
             )
         )
     return [a for a in out if ACTION_PLACEHOLDER not in a.text]

@@ -8,7 +8,7 @@ Served as an image (no script can run in it) and every label escaped.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import defaultdict
 from datetime import datetime, timedelta
 from xml.sax.saxutils import escape
 
@@ -37,9 +37,9 @@ def is_error(e: Event) -> bool:
     return bool(_ERROR_TEXT.search(e.text))
 
 
-def errors_per_minute(events: list[Event]) -> Counter[datetime]:
+def errors_per_minute(events: list[Event]) -> dict[datetime, float]:
     """Error lines per minute; a grouped event spreads its count over its span."""
-    out: Counter[datetime] = Counter()
+    out: defaultdict[datetime, float] = defaultdict(float)
     for e in events:
         if not is_error(e):
             continue
@@ -61,7 +61,9 @@ def _alerts(session: ReviewSession) -> list[AlertSummary]:
     items = [e for e in session.known.values() if e.kind.startswith("alert_")]
     if not items:
         return []
-    pack = Evidence(items=sorted(items, key=lambda e: e.ts), budget_tokens=0, tokens=0, total_events=len(items))
+    pack = Evidence(
+        items=sorted(items, key=lambda e: e.ts), budget_tokens=0, tokens=0, total_events=len(items)
+    )
     return compute(pack).alerts
 
 
@@ -78,7 +80,10 @@ def svg(session: ReviewSession) -> str:
     times = [m[1] for m in marks] + list(errors)
     times += [a.fired_at for a in alerts] + [a.resolved_at for a in alerts if a.resolved_at]
     if not times:
-        return _frame(120, ['<text x="20" y="60" class="none">Nothing to draw: no times in this report.</text>'])
+        return _frame(
+            120,
+            ['<text x="20" y="60" class="none">Nothing to draw: no times in this report.</text>'],
+        )
     t0 = min(times).replace(second=0, microsecond=0)
     t1 = max(times) + timedelta(minutes=1)
     span = max((t1 - t0).total_seconds(), 60.0)
@@ -92,7 +97,11 @@ def svg(session: ReviewSession) -> str:
     for a in alerts[:12]:
         y += 22
         end = a.resolved_at or t1
-        title = f"{a.name}: {a.fired_at:%H:%M}–{a.resolved_at:%H:%M}" if a.resolved_at else f"{a.name}: from {a.fired_at:%H:%M}, not resolved"
+        title = (
+            f"{a.name}: {a.fired_at:%H:%M}–{a.resolved_at:%H:%M}"
+            if a.resolved_at
+            else f"{a.name}: from {a.fired_at:%H:%M}, not resolved"
+        )
         body.append(f'<text x="10" y="{y + 12}" class="l">{escape(a.name[:24])}</text>')
         body.append(
             f'<rect x="{x(a.fired_at):.1f}" y="{y}" width="{max(x(end) - x(a.fired_at), 3):.1f}" '
@@ -102,7 +111,11 @@ def svg(session: ReviewSession) -> str:
         y += 22
         body.append(f'<text x="{LEFT}" y="{y + 12}" class="none">no alerts in the evidence</text>')
     y += 40
-    heading = "Milestones" if session.facts_known or any(getattr(f, m).ts for m in MILESTONES) else "Timeline"
+    heading = (
+        "Milestones"
+        if session.facts_known or any(getattr(f, m).ts for m in MILESTONES)
+        else "Timeline"
+    )
     body.append(f'<text x="10" y="{y}" class="h">{heading}</text>')
     for n, (name, ts) in enumerate(marks):
         cx = x(ts)
@@ -115,10 +128,10 @@ def svg(session: ReviewSession) -> str:
         )
     y += 70
     body.append(f'<text x="10" y="{y}" class="h">Log errors / min</text>')
-    peak = max(errors.values(), default=0)
+    peak = max(errors.values(), default=0.0)
     base = y + 60
     for minute, n in sorted(errors.items()):
-        h = 55 * n / peak if peak else 0
+        h = 55 * n / peak if peak else 0.0
         bw = max(x(minute + timedelta(minutes=1)) - x(minute) - 1, 1.5)
         body.append(
             f'<rect x="{x(minute):.1f}" y="{base - h:.1f}" width="{bw:.1f}" height="{h:.1f}" class="err">'

@@ -9,6 +9,7 @@ file through the session (as the CLI writes it) and stops the server.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
@@ -140,7 +141,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(HTTPStatus.NOT_FOUND, "no such file")
             return self._send(HTTPStatus.OK, _asset(name), STATIC[name] + "; charset=utf-8")
         if not self._token_ok(query):
-            return self._error(HTTPStatus.FORBIDDEN, "missing or wrong token: use the address printed in the terminal")
+            return self._error(
+                HTTPStatus.FORBIDDEN,
+                "missing or wrong token: use the address printed in the terminal",
+            )
         if url.path == "/":
             return self._send(HTTPStatus.OK, _asset("index.html"), "text/html; charset=utf-8")
         if url.path == "/api/report":
@@ -171,7 +175,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, AttributeError, KeyError) as e:
             msg = _first_error(e) if isinstance(e, ValidationError) else "expected a JSON object"
             return self._error(HTTPStatus.BAD_REQUEST, msg)
-        status = {"approve": "approved", "reject": "rejected", "pending": "pending"}.get(str(action))
+        status = {"approve": "approved", "reject": "rejected", "pending": "pending"}.get(
+            str(action)
+        )
         if status is None:
             return self._error(HTTPStatus.BAD_REQUEST, "action must be approve, reject or pending")
         with self.server.lock:
@@ -217,12 +223,12 @@ def serve(
     """Serve the page until the reviewer decides (or Ctrl-C: nothing written)."""
     server = ReviewServer(session, port)
     console.print(f"Review page: {server.url}", markup=False, soft_wrap=True)
-    console.print("Waiting for a decision on the page (Ctrl-C to stop, nothing written).", markup=False)
+    console.print(
+        "Waiting for a decision on the page (Ctrl-C to stop, nothing written).", markup=False
+    )
     if open_browser and _can_open_browser():
-        try:
+        with contextlib.suppress(webbrowser.Error):  # the printed address is enough
             webbrowser.open(server.url)
-        except webbrowser.Error:
-            pass  # the printed address is enough
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

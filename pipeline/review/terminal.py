@@ -10,6 +10,7 @@ model prose can hold ``[brackets]`` that rich would take for markup.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import click
 from rich.console import Console, Group
@@ -97,7 +98,10 @@ def view(session: ReviewSession) -> Group:
         got = [a for a in d.actions if a.horizon == key]
         actions.add_row("", Text(heading, style="bold"))
         for a in got:
-            actions.add_row(Text(f"[{'x' if a.done else ' '}]"), Text(a.text).append(_cite(a.evidence), style="dim"))
+            actions.add_row(
+                Text(f"[{'x' if a.done else ' '}]"),
+                Text(a.text).append(_cite(a.evidence), style="dim"),
+            )
         if not got:
             actions.add_row("", Text("(none yet)", style="dim"))
     lesson = Table.grid(padding=(0, 1))
@@ -105,7 +109,9 @@ def view(session: ReviewSession) -> Group:
     lesson.add_column()
     for name in ("context", "lesson", "adjustment"):
         value = getattr(d.reflexion, name)
-        lesson.add_row(name.title(), Text(value, style="yellow" if "To be written" in value else ""))
+        lesson.add_row(
+            name.title(), Text(value, style="yellow" if "To be written" in value else "")
+        )
     parts: list[Panel | Table | Text] = [
         Text(d.title, style="bold"),
         head,
@@ -115,8 +121,8 @@ def view(session: ReviewSession) -> Group:
         Panel(actions, title="Corrective actions", title_align="left"),
         Panel(lesson, title="Reflexion (the lesson for people and agents)", title_align="left"),
     ]
-    for w in session.warnings:
-        parts.append(Text(f"note: {w}", style="yellow"))
+    for note in session.warnings:
+        parts.append(Text(f"note: {note}", style="yellow"))
     return Group(*parts)
 
 
@@ -124,14 +130,20 @@ def _key(session: ReviewSession) -> str:
     return key_of("review-v2", session.report.draft.model_dump(mode="json"))
 
 
-def edit_draft(session: ReviewSession, section: editdoc.Section, console: Console, edit: Edit) -> bool:
+def edit_draft(
+    session: ReviewSession, section: editdoc.Section, console: Console, edit: Edit
+) -> bool:
     """One edit of the draft in ``$EDITOR``; True when something changed."""
     text = editdoc.to_markdown(session.report.draft, section)
     while True:
         try:
             new = edit(text)
         except click.ClickException as e:  # the editor could not start or failed
-            console.print(Text(f"{e.format_message()}; the draft is unchanged (set $EDITOR).", style="bold red"))
+            console.print(
+                Text(
+                    f"{e.format_message()}; the draft is unchanged (set $EDITOR).", style="bold red"
+                )
+            )
             return False
         if new is None:
             console.print("No change (the editor was closed without saving).")
@@ -174,11 +186,13 @@ def review(
         choice = ask("Your choice", "e" if placeholder else "a").strip().lower()[:1]
         if choice == "e":
             sections = ", ".join(editdoc.SECTIONS)
-            section = ask(f"Section to edit ({sections})", "all").strip().lower()
+            section = cast(
+                editdoc.Section, ask(f"Section to edit ({sections})", "all").strip().lower()
+            )
             if section not in editdoc.SECTIONS:
                 console.print(Text(f"unknown section {section!r}: one of {sections}"))
                 continue
-            if edit_draft(session, section, console, edit) and cache:  # type: ignore[arg-type]
+            if edit_draft(session, section, console, edit) and cache:
                 cache.put(key + "-edit", edits_of(session.report.draft).model_dump(mode="json"))
             continue
         if choice == "a" and placeholder:
