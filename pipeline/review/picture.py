@@ -130,12 +130,12 @@ def svg(session: ReviewSession) -> str:
     body.append(f'<text x="10" y="{y}" class="h">Log errors / min</text>')
     peak = max(errors.values(), default=0.0)
     base = y + 60
-    for minute, n in sorted(errors.items()):
-        h = 55 * n / peak if peak else 0.0
+    for minute, count in sorted(errors.items()):
+        h = 55 * count / peak if peak else 0.0
         bw = max(x(minute + timedelta(minutes=1)) - x(minute) - 1, 1.5)
         body.append(
             f'<rect x="{x(minute):.1f}" y="{base - h:.1f}" width="{bw:.1f}" height="{h:.1f}" class="err">'
-            f"<title>{minute:%H:%M} {n:.0f} errors</title></rect>"
+            f"<title>{minute:%H:%M} {count:.0f} errors</title></rect>"
         )
     body.append(f'<text x="10" y="{base}" class="l">peak {peak:.0f}</text>')
     y = base + 8
