@@ -30,7 +30,14 @@ function showEvidence(id) {
     return;
   }
   row.classList.add("highlight");
-  row.scrollIntoView({ behavior: "smooth", block: "center" });
+  // scroll the evidence pane only: the draft being edited stays where it is
+  const box = $("evidence-box");
+  if (box.scrollHeight > box.clientHeight) {
+    const offset = row.getBoundingClientRect().top - box.getBoundingClientRect().top;
+    box.scrollTo({ top: box.scrollTop + offset - box.clientHeight / 2, behavior: "smooth" });
+  }
+  const r = row.getBoundingClientRect();
+  if (r.top < 0 || r.bottom > innerHeight) row.scrollIntoView({ behavior: "smooth", block: "center" });
 }
 
 // citation buttons under an entry, kept in step with its ids field
