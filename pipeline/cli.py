@@ -196,6 +196,8 @@ def main(ctx: click.Context, **o: Any) -> None:
         fail(2, str(e))
     except review.EditError as e:  # the reviewer left without a valid decision
         fail(3, str(e))
+    except click.Abort:  # end of input at a review prompt
+        fail(3, "the review ended without a decision; nothing written")
     except review.Rejected:
         fail(
             3,
@@ -379,6 +381,8 @@ def review_cmd(
             serve(s, console=err, open_browser=not no_browser)
     except (KeyboardInterrupt, _Sigterm):
         fail(130, f"interrupted; {report} unchanged")
+    except click.Abort:
+        fail(3, f"the review ended without a decision; {report} unchanged")
     except WriteError as e:
         fail(2, str(e))
     if s.outcome is None:

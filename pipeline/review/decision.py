@@ -15,14 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from ..models import (
     Action,
     Draft,
     Event,
     EvidenceItem,
-    Horizon,
     Reflexion,
     Report,
     ReviewDecision,
@@ -109,27 +108,6 @@ class TimelineEdit(_Edit):
     ts: str | None = None  # shown to people, never read back: times come from the evidence
 
 
-class WhyEdit(_Edit):
-    question: str
-    answer: str
-    evidence: list[str] = Field(default_factory=list)
-    hypothesis: bool = False
-
-
-class ActionEdit(_Edit):
-    text: str
-    horizon: Horizon
-    done: bool = False
-    owner: str | None = None
-    evidence: list[str] = Field(default_factory=list)
-
-
-class ReflexionEdit(_Edit):
-    context: str
-    lesson: str
-    adjustment: str
-
-
 class DraftEdits(_Edit):
     """What a reviewer may change; a field left out stays as drafted."""
 
@@ -138,9 +116,9 @@ class DraftEdits(_Edit):
     impact: str | None = None
     summary: str | None = None
     timeline: list[TimelineEdit] | None = None
-    whys: list[WhyEdit] | None = None
-    actions: list[ActionEdit] | None = None
-    reflexion: ReflexionEdit | None = None
+    whys: list[Why] | None = None  # the draft's own models: same fields, same checks
+    actions: list[Action] | None = None
+    reflexion: Reflexion | None = None
 
 
 def edits_of(draft: Draft) -> DraftEdits:

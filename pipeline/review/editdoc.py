@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from ..models import Draft
+from ..models import Draft, Reflexion
 from ..render import HORIZONS
 from . import markdown as md
-from .decision import DraftEdits, EditError, ReflexionEdit
+from .decision import DraftEdits, EditError
 
 Section = Literal["all", "summary", "timeline", "whys", "actions", "lesson"]
 SECTIONS: tuple[Section, ...] = ("all", "summary", "timeline", "whys", "actions", "lesson")
@@ -130,7 +130,7 @@ def from_markdown(text: str, section: Section = "all") -> DraftEdits | None:
                 raise EditError(
                     f"the '- **{missing[0].title()}:**' line of the Reflexion is missing"
                 )
-            edits.reflexion = ReflexionEdit(
+            edits.reflexion = Reflexion(
                 context=r["context"], lesson=r["lesson"], adjustment=r["adjustment"]
             )
     return edits

@@ -10,8 +10,9 @@ import html
 import re
 from collections.abc import Iterator
 
+from ..models import Action, Why
 from ..render import HORIZONS
-from .decision import ACTION_PLACEHOLDER, ActionEdit, EditError, TimelineEdit, WhyEdit
+from .decision import ACTION_PLACEHOLDER, EditError, TimelineEdit
 
 TITLE = "# Incident Report: "
 SUMMARY = "## Executive Summary"
@@ -105,7 +106,7 @@ def parse_timeline(body: list[str], *, escaped: bool) -> list[TimelineEdit]:
     return out
 
 
-def parse_whys(body: list[str], *, escaped: bool) -> list[WhyEdit]:
+def parse_whys(body: list[str], *, escaped: bool) -> list[Why]:
     out = []
     for n, line in enumerate(items(body), 1):
         m = _WHY.match(line)
@@ -118,7 +119,7 @@ def parse_whys(body: list[str], *, escaped: bool) -> list[WhyEdit]:
         text, ids = split_cite(m.group("rest"))
         text, hyp = _mark(text, HYPOTHESIS)
         out.append(
-            WhyEdit(
+            Why(
                 question=_plain(m.group("q").strip(), escaped),
                 answer=_plain(text, escaped),
                 evidence=ids,
@@ -128,10 +129,10 @@ def parse_whys(body: list[str], *, escaped: bool) -> list[WhyEdit]:
     return out
 
 
-def parse_actions(body: list[str], *, escaped: bool) -> list[ActionEdit]:
+def parse_actions(body: list[str], *, escaped: bool) -> list[Action]:
     by_heading = {f"### {heading}": key for key, heading in HORIZONS}
     horizon: str | None = None
-    out: list[ActionEdit] = []
+    out: list[Action] = []
     for raw in body:
         line = raw.strip()
         if line.startswith("### "):
@@ -144,7 +145,7 @@ def parse_actions(body: list[str], *, escaped: bool) -> list[ActionEdit]:
         m = _ACTION.match(line)
         if m is None:
             if out and not _ITEM.match(line) and not escaped:
-                out[-1].text += " " + line
+                out[-1] = out[-1].model_copy(update={"text": out[-1].text + " " + line})
                 continue
             if escaped:
                 continue
@@ -155,7 +156,7 @@ def parse_actions(body: list[str], *, escaped: bool) -> list[ActionEdit]:
             raise EditError("an action comes before its ### heading")
         text, ids = split_cite(m.group("rest"))
         out.append(
-            ActionEdit.model_validate(
+            Action.model_validate(
                 {
                     "text": _plain(text, escaped),
                     "horizon": horizon,
