@@ -257,18 +257,12 @@ def _review_live(
     report: Report, prep: api.Prepared, mode: str, o: dict[str, Any], write: Any
 ) -> tuple[Path, Report]:
     """The human review of a fresh draft; the session writes the file as below."""
+    from .cache import Cache
+
     session = review.ReviewSession(
         report=report, known=prep.evidence.by_id(), write=write, events=prep.events
     )
-    if mode == "web":
-        from .review.server import serve
-
-        serve(session, console=err)
-    else:
-        from .cache import Cache
-        from .review.terminal import review as in_terminal
-
-        in_terminal(session, console=err, approver=o["approver"], cache=Cache(None))
+    review.run(session, web=mode == "web", console=err, approver=o["approver"], cache=Cache(None))
     if session.outcome is None or session.outcome.status == "rejected" or not session.written:
         raise review.Rejected()
     return session.written, session.report
@@ -371,14 +365,7 @@ def review_cmd(
     except LoadError as e:
         fail(2, str(e))
     try:
-        if terminal:
-            from .review.terminal import review as in_terminal
-
-            in_terminal(s, console=err, approver=approver)
-        else:
-            from .review.server import serve
-
-            serve(s, console=err, open_browser=not no_browser)
+        review.run(s, web=not terminal, console=err, approver=approver, open_browser=not no_browser)
     except (KeyboardInterrupt, _Sigterm):
         fail(130, f"interrupted; {report} unchanged")
     except click.Abort:

@@ -4,6 +4,7 @@ and one rule everywhere: a placeholder lesson is never approved nor recalled."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,32 @@ def test_memory_never_indexes_placeholder_lessons_or_actions(tmp_path: Path) -> 
     index.refresh()
     (hit,) = index.recall("unbounded scans starve connections", k=1)
     assert hit.lesson == LESSON["lesson"]
+
+
+def test_review_command_in_the_terminal(tmp_path: Path) -> None:
+    path, _ = pending_report(tmp_path)
+    editor = tmp_path / "editor.py"
+    fields = {k.title(): v for k, v in LESSON.items()}
+    editor.write_text(
+        "import re, sys\n"
+        "from pathlib import Path\n"
+        "p = Path(sys.argv[1]); t = p.read_text()\n"
+        f"for k, v in {fields!r}.items():\n"
+        "    t = re.sub(rf'^- \\*\\*{k}:\\*\\* .*$', f'- **{k}:** {v}', t, flags=re.M)\n"
+        "p.write_text(t)\n"
+    )
+    r = CliRunner().invoke(
+        main,
+        ["review", str(path), "--terminal"],
+        input="e\nlesson\na\noctocat\n",
+        env={"EDITOR": f"{sys.executable} {editor}"},
+    )
+    assert r.exit_code == 0, r.stderr
+    assert "[a]pprove / [e]dit / [r]eject / [p]ending" in r.stderr
+    text = path.read_text()
+    assert f"- **Lesson:** {LESSON['lesson']}" in text
+    assert "- **Approval:** approved by @octocat on " in text
+    # end of input before a decision: exit 3, the file as it was
+    before = path.read_text()
+    r = CliRunner().invoke(main, ["review", str(path), "--terminal"], input="")
+    assert r.exit_code == 3 and "without a decision" in r.stderr and path.read_text() == before

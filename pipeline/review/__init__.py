@@ -6,6 +6,9 @@
 Only the light modules are imported here: the front ends pull in the rest.
 """
 
+from rich.console import Console
+
+from ..cache import Cache
 from .approve import ApproveError, read_status, set_status
 from .decision import (
     ACTION_PLACEHOLDER,
@@ -24,6 +27,27 @@ from .decision import (
     is_placeholder,
 )
 
+
+def run(
+    session: ReviewSession,
+    *,
+    web: bool,
+    console: Console,
+    approver: str | None = None,
+    cache: Cache | None = None,
+    open_browser: bool = True,
+) -> None:
+    """Review ``session`` in the terminal or on the page, until a decision."""
+    if web:
+        from .server import serve
+
+        serve(session, console=console, open_browser=open_browser)
+    else:
+        from .terminal import review
+
+        review(session, console=console, approver=approver, cache=cache)
+
+
 __all__ = [
     "ACTION_PLACEHOLDER",
     "PLACEHOLDER",
@@ -41,5 +65,6 @@ __all__ = [
     "edits_of",
     "is_placeholder",
     "read_status",
+    "run",
     "set_status",
 ]
