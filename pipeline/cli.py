@@ -370,7 +370,7 @@ def review_cmd(
         fail(130, f"interrupted; {report} unchanged")
     except click.Abort:
         fail(3, f"the review ended without a decision; {report} unchanged")
-    except WriteError as e:
+    except (WriteError, review.ApproveError) as e:
         fail(2, str(e))
     if s.outcome is None:
         fail(3, f"no decision; {report} unchanged")

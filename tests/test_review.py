@@ -193,3 +193,18 @@ def test_review_command_in_the_terminal(tmp_path: Path) -> None:
     before = path.read_text()
     r = CliRunner().invoke(main, ["review", str(path), "--terminal"], input="")
     assert r.exit_code == 3 and "without a decision" in r.stderr and path.read_text() == before
+
+
+def test_an_approved_file_can_be_put_back_to_pending(tmp_path: Path) -> None:
+    path, _ = pending_report(tmp_path)
+    s = load.session(path)
+    edits = edits_of(s.report.draft)
+    edits.reflexion = edits.reflexion.model_copy(update=LESSON) if edits.reflexion else None
+    assert s.decide("approved", approver="octocat", edits=edits) == path
+    assert "approved by @octocat" in path.read_text()
+    again = load.session(path)
+    assert again.report.review.status == "approved" and again.warnings == []
+    again.decide("pending")
+    text = path.read_text()
+    assert "- **Approval:** pending" in text and LESSON["lesson"] in text
+    assert f"`draft-incident approve {path} --approver NAME`" in text  # the name it was written with

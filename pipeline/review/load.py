@@ -275,6 +275,8 @@ def session(path: Path, *, json_path: Path | None = None) -> ReviewSession:
 
     original = report.draft
 
+    was = report.review.status
+
     def write(r: Report) -> Path:
         if r.draft == original and r.review.status != "pending":
             # only the decision changed: the very line `draft-incident approve` writes
@@ -285,7 +287,7 @@ def session(path: Path, *, json_path: Path | None = None) -> ReviewSession:
                 reject=r.review.status == "rejected",
                 now=r.review.at,
             )
-        elif r.draft != original:
+        elif r.draft != original or was != "pending":
             atomic_write_text(path, render(r, file_name=name), overwrite=True)
         return path
 

@@ -29,6 +29,7 @@ from rich.console import Console
 from ..models import iso_z
 from ..write import WriteError
 from . import picture
+from .approve import ApproveError
 from .decision import DraftEdits, EditError, ReviewSession, cited_ids, edits_of, is_placeholder
 
 CSP = (
@@ -191,8 +192,12 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             except EditError as e:
                 return self._error(HTTPStatus.BAD_REQUEST, str(e))
-            except WriteError as e:
+            except (WriteError, ApproveError) as e:
                 return self._error(HTTPStatus.CONFLICT, str(e))
+            except Exception as e:  # a bug of ours: one line on the page, the server lives on
+                return self._error(
+                    HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(e).__name__}: {e}"
+                )
             self.server.done = True
         self._json(HTTPStatus.OK, {"status": status, "written": str(written) if written else None})
         self.server.stop_soon()

@@ -210,4 +210,6 @@ def review(
         except EditError as e:
             console.print(Text(str(e), style="bold red"))
             continue
+        if cache:  # decided: the saved edits are done with
+            cache.put(key + "-edit", {})
         return
