@@ -207,4 +207,6 @@ def test_an_approved_file_can_be_put_back_to_pending(tmp_path: Path) -> None:
     again.decide("pending")
     text = path.read_text()
     assert "- **Approval:** pending" in text and LESSON["lesson"] in text
-    assert f"`draft-incident approve {path} --approver NAME`" in text  # the name it was written with
+    assert (
+        f"`draft-incident approve {path} --approver NAME`" in text
+    )  # the name it was written with

@@ -88,6 +88,7 @@ def test_review_page_in_chromium(tmp_path: Path, browser: object) -> None:
         d.save_screenshot(str(ARTIFACTS / "review-page.png"))  # type: ignore[attr-defined]
 
         # approving the placeholder lesson is refused with a clear message
+        assert d.find_element(By.ID, "placeholder-note").is_displayed()  # type: ignore[attr-defined]
         d.find_element(By.ID, "approver").send_keys("alice")  # type: ignore[attr-defined]
         d.find_element(By.ID, "approve").click()  # type: ignore[attr-defined]
         wait.until(lambda _: "placeholder" in d.find_element(By.ID, "message").text)  # type: ignore[attr-defined]
@@ -102,6 +103,7 @@ def test_review_page_in_chromium(tmp_path: Path, browser: object) -> None:
             box = d.find_element(By.ID, field)  # type: ignore[attr-defined]
             box.clear()
             box.send_keys(text)
+        assert not d.find_element(By.ID, "placeholder-note").is_displayed()  # type: ignore[attr-defined]
         d.save_screenshot(str(ARTIFACTS / "review-page-edited.png"))  # type: ignore[attr-defined]
         d.find_element(By.ID, "approve").click()  # type: ignore[attr-defined]
         wait.until(ec.visibility_of_element_located((By.ID, "done")))

@@ -30,7 +30,15 @@ from ..models import iso_z
 from ..write import WriteError
 from . import picture
 from .approve import ApproveError
-from .decision import DraftEdits, EditError, ReviewSession, cited_ids, edits_of, is_placeholder
+from .decision import (
+    PLACEHOLDER,
+    DraftEdits,
+    EditError,
+    ReviewSession,
+    cited_ids,
+    edits_of,
+    is_placeholder,
+)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -57,6 +65,7 @@ def state(session: ReviewSession) -> dict[str, Any]:
         "status": r.review.status,
         "approver": r.review.approver,
         "placeholder": is_placeholder(d.reflexion),
+        "placeholder_marker": PLACEHOLDER,  # the page hides its note once no field holds it
         "target": session.target,
         "warnings": session.warnings,
         "facts_known": session.facts_known,

@@ -116,7 +116,12 @@ function fill(state) {
   $("context").value = d.reflexion.context;
   $("lesson").value = d.reflexion.lesson;
   $("adjustment").value = d.reflexion.adjustment;
-  $("placeholder-note").hidden = !state.placeholder;
+  const lessonFields = ["context", "lesson", "adjustment"].map($);
+  const notePlaceholder = () => {
+    $("placeholder-note").hidden = !lessonFields.some((f) => f.value.includes(state.placeholder_marker));
+  };
+  lessonFields.forEach((f) => f.addEventListener("input", notePlaceholder));
+  notePlaceholder();
   $("warnings").replaceChildren(...state.warnings.map((w) => el("p", { text: w })));
   if (!state.facts_known) {
     $("warnings").append(el("p", { text: "Read from the report file alone: no computed milestones " +
