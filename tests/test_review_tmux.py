@@ -117,7 +117,10 @@ def test_terminal_review_edits_a_why_and_the_lesson_then_approves(tmp_path: Path
             time.sleep(0.2)
         assert (tmp_path / "exit").read_text().strip() == "EXIT=0", screen.text()
     finally:
+        socket_path = screen.tmux("display", "-p", "#{socket_path}").strip()
         screen.tmux("kill-server")
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)
     (report,) = out.glob("*.md")
     text = report.read_text()
     assert (
