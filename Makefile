@@ -24,7 +24,7 @@ setup: $(STAMP)
 
 demo: setup
 	$(VENV)/bin/draft-incident --from-logs $(DEMO) --llm auto \
-		--approve-reflexion --approver demo --out-dir out/demo --force \
+		--approve-reflexion --approver demo --reflexion pending --out-dir out/demo --force \
 		--json-out out/demo/report.json
 
 test: setup

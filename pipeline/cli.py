@@ -21,7 +21,7 @@ from rich.console import Console
 from . import api, llm, review
 from .formats import load_all
 from .ingest import InputError
-from .models import Draft, ReviewDecision
+from .models import Draft, Report, ReviewDecision
 from .timeparse import TimeError, parse_ts, zone
 from .write import WriteError
 
@@ -124,6 +124,12 @@ def _on_sigterm(signum: int, frame: object) -> None:
     help="Write with the lesson pending approval.",
 )
 @click.option("--approver", help="Name recorded with the approval.")
+@click.option(
+    "--review",
+    "review_ui",
+    type=click.Choice(["terminal", "web"]),
+    help="Review the draft in the terminal (the default on a TTY) or on a local page.",
+)
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached model answers.")
 @click.option(
     "--memory-dir",
@@ -151,8 +157,13 @@ def main(ctx: click.Context, **o: Any) -> None:
     flags = sum(
         bool(x) for x in (o["approve_reflexion"], o["reject_reflexion"], o["reflexion_mode"])
     )
-    if flags > 1:
-        fail(2, "choose one of --approve-reflexion, --reject-reflexion, --reflexion pending")
+    # --approve-reflexion with --reflexion pending: approve, or pending if nobody wrote the lesson
+    fallback = bool(o["approve_reflexion"] and o["reflexion_mode"])
+    if flags - fallback > 1 or (flags and o["review_ui"]):
+        fail(
+            2,
+            "choose one of --review, --approve-reflexion, --reject-reflexion, --reflexion pending",
+        )
     if o["approve_reflexion"] and not o["approver"]:
         fail(2, "--approve-reflexion needs --approver NAME")
     out_dir = Path(o["out_dir"])
@@ -183,6 +194,10 @@ def main(ctx: click.Context, **o: Any) -> None:
         fail(2, str(e))
     except WriteError as e:
         fail(2, str(e))
+    except review.EditError as e:  # the reviewer left without a valid decision
+        fail(3, str(e))
+    except click.Abort:  # end of input at a review prompt
+        fail(3, "the review ended without a decision; nothing written")
     except review.Rejected:
         fail(
             3,
@@ -208,28 +223,28 @@ def _dump(paths: list[str], opts: api.Options) -> None:
         sys.stdout.write(json.dumps(e.model_dump(mode="json"), ensure_ascii=False) + "\n")
 
 
-def _reviewer(o: dict[str, Any], cache: Any) -> api.Reviewer:
+def _mode(o: dict[str, Any]) -> review.ReviewMode:
     if o["approve_reflexion"]:
-        mode: review.ReviewMode = "approve"
-    elif o["reject_reflexion"]:
-        mode = "reject"
-    elif o["reflexion_mode"] == "pending":
-        mode = "pending"
-    elif sys.stdin.isatty() and not o["dry_run"]:
-        mode = "interactive"
-    else:
-        mode = "pending" if o["dry_run"] else "none"
+        return "approve"
+    if o["reject_reflexion"]:
+        return "reject"
+    if o["reflexion_mode"] == "pending":
+        return "pending"
+    if o["dry_run"]:
+        return "pending"
+    if o["review_ui"] == "web":
+        return "web"
+    if o["review_ui"] == "terminal" or sys.stdin.isatty():
+        return "interactive"
+    return "none"
 
+
+def _reviewer(o: dict[str, Any], mode: review.ReviewMode) -> api.Reviewer:
     def reviewer(d: Draft) -> ReviewDecision:
-        decision = review.decide(
-            d,
-            mode,
-            approver=o["approver"],
-            cache=cache,
-            ask=(lambda q, default: click.prompt(q, default=default, err=True))
-            if mode == "interactive"
-            else None,
-            show=lambda s: err.print(s, markup=False),
+        if mode in ("interactive", "web"):  # asked once drafting is over and the spinner gone
+            return ReviewDecision(status="pending")
+        decision = review.decide_by_flag(
+            d, mode, approver=o["approver"], pending_fallback=bool(o["reflexion_mode"])
         )
         if decision.status == "rejected":
             raise review.Rejected()
@@ -238,9 +253,23 @@ def _reviewer(o: dict[str, Any], cache: Any) -> api.Reviewer:
     return reviewer
 
 
-def _run(paths: list[str], opts: api.Options, o: dict[str, Any], out_dir: Path) -> None:
+def _review_live(
+    report: Report, prep: api.Prepared, mode: str, o: dict[str, Any], write: Any
+) -> tuple[Path, Report]:
+    """The human review of a fresh draft; the session writes the file as below."""
     from .cache import Cache
 
+    session = review.ReviewSession(
+        report=report, known=prep.evidence.by_id(), write=write, events=prep.events
+    )
+    review.run(session, web=mode == "web", console=err, approver=o["approver"], cache=Cache(None))
+    if session.outcome is None or session.outcome.status == "rejected" or not session.written:
+        raise review.Rejected()
+    return session.written, session.report
+
+
+def _run(paths: list[str], opts: api.Options, o: dict[str, Any], out_dir: Path) -> None:
+    mode = _mode(o)
     with llm.open_backend(
         o["backend"], model=o["model"], base_url=o["base_url"], model_path=o["model_path"]
     ) as backend:
@@ -267,7 +296,7 @@ def _run(paths: list[str], opts: api.Options, o: dict[str, Any], out_dir: Path) 
                 rate = u.output_tokens / u.seconds if u.seconds else 0.0
                 status.update(f"drafting {section} ({secs:.0f} s, {rate:.1f} tok/s)")
 
-            reviewer = _reviewer(o, Cache(opts.cache_dir, enabled=True))
+            reviewer = _reviewer(o, mode)
             report = api.draft_report(
                 paths, backend, options=opts, reviewer=reviewer, progress=progress, prepared=prep
             )
@@ -282,12 +311,18 @@ def _run(paths: list[str], opts: api.Options, o: dict[str, Any], out_dir: Path) 
 
         click.echo(render(report, file_name=api.report_name(report)))
         return
-    target = api.write_report(
-        report,
-        out_dir,
-        force=o["force"],
-        json_out=Path(o["json_out"]) if o["json_out"] else None,
-    )
+
+    def write(r: Any) -> Path:
+        return api.write_report(
+            r, out_dir, force=o["force"], json_out=Path(o["json_out"]) if o["json_out"] else None
+        )
+
+    if mode in ("interactive", "web"):
+        if not o["force"] and (out_dir / api.report_name(report)).exists():
+            fail(2, f"{out_dir / api.report_name(report)} exists; pass --force to overwrite")
+        target, report = _review_live(report, prep, mode, o, write)
+    else:
+        target = write(report)
     err.print(f"wrote {target} (Reflexion: {report.review.status})", markup=False)
     click.echo(str(target))
 
@@ -298,7 +333,7 @@ def _run(paths: list[str], opts: api.Options, o: dict[str, Any], out_dir: Path) 
 @click.option("--reject", is_flag=True, help="Reject instead of approving.")
 def approve(report: str, approver: str, reject: bool) -> None:
     """Approve (or reject) the Reflexion lesson of a written report."""
-    from .approve import ApproveError, set_status
+    from .review import ApproveError, set_status
 
     try:
         changed = set_status(Path(report), approver=approver, reject=reject)
@@ -306,3 +341,37 @@ def approve(report: str, approver: str, reject: bool) -> None:
         fail(2, str(e))
     state = "rejected" if reject else "approved"
     err.print(f"{report}: {state}" + ("" if changed else " (already)"), markup=False)
+
+
+@main.command("review")
+@click.argument("report", type=click.Path(dir_okay=False))
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    help="The report's --json-out file: adds the facts and full evidence to the page.",
+)
+@click.option("--terminal", is_flag=True, help="Review in the terminal instead of the page.")
+@click.option("--approver", help="Name recorded with the decision (else asked).")
+@click.option("--no-browser", is_flag=True, help="Print the page's address only.")
+def review_cmd(
+    report: str, json_path: str | None, terminal: bool, approver: str | None, no_browser: bool
+) -> None:
+    """Review a written (e.g. pending) report: on a local page, or in the terminal."""
+    from .review.load import LoadError, session
+
+    try:
+        s = session(Path(report), json_path=Path(json_path) if json_path else None)
+    except LoadError as e:
+        fail(2, str(e))
+    try:
+        review.run(s, web=not terminal, console=err, approver=approver, open_browser=not no_browser)
+    except (KeyboardInterrupt, _Sigterm):
+        fail(130, f"interrupted; {report} unchanged")
+    except click.Abort:
+        fail(3, f"the review ended without a decision; {report} unchanged")
+    except (WriteError, review.ApproveError) as e:
+        fail(2, str(e))
+    if s.outcome is None:
+        fail(3, f"no decision; {report} unchanged")
+    err.print(f"{report}: {s.outcome.status}", markup=False, soft_wrap=True)

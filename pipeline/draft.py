@@ -19,13 +19,13 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from . import prompts
-from .approve import PLACEHOLDER
 from .cache import Cache
 from .condense import format_item, format_pack, inert
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
 from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
 from .render import minutes
+from .review.decision import PLACEHOLDER
 from .schemas import (
     ActionItem,
     ActionsAnswer,

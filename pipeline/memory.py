@@ -271,7 +271,7 @@ class MemoryIndex:
         )  # fmt: skip
         iid = cur.lastrowid
         assert iid is not None
-        approved = ref.approval == "approved"
+        approved = ref.approved  # approved over the offline placeholder is not a lesson
         if approved:
             self._db.execute(
                 "INSERT INTO lessons VALUES (?,?,?,?,?,?,?,?,?,?)",

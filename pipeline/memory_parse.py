@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from .review.decision import ACTION_PLACEHOLDER, PLACEHOLDER
+
 Horizon = Literal["immediate", "medium", "long", "unspecified"]
 ApprovalState = Literal["approved", "pending", "rejected", "unknown"]
 
@@ -31,6 +33,12 @@ class Reflexion(BaseModel):
     approved_by: str | None = None
     approved_at: str | None = None
     approval_raw: str = ""
+    placeholder: bool = False  # still the offline drafter's question: never a lesson
+
+    @property
+    def approved(self) -> bool:
+        """A lesson a human approved *and* wrote: only these are memory."""
+        return self.approval == "approved" and not self.placeholder
 
 
 class ParsedReport(BaseModel):
@@ -142,6 +150,8 @@ def parse_report(text: str, path: str = "") -> ParsedReport | None:
                     setattr(rep.reflexion, key, _clean(val))
         elif name.startswith("artifacts"):
             rep.artifacts = _items(body)
+    ref = rep.reflexion
+    ref.placeholder = any(PLACEHOLDER in x for x in (ref.context, ref.lesson, ref.adjustment))
     if not rep.date:
         d = _DATE_RE.match(Path(path).name)
         rep.date = d.group(1) if d else ""
@@ -160,6 +170,8 @@ def _parse_actions(body: list[str]) -> list[Action]:
                 horizon = "immediate"
             continue
         m = _ACTION_RE.match(line)
+        if m and ACTION_PLACEHOLDER in m.group("t"):
+            continue  # an empty horizon, not an open action
         if m:
             out.append(Action(horizon=horizon, text=_clean(m.group("t")), done=m["done"] != " "))
         elif out and raw[:1] in (" ", "\t") and line:

@@ -27,19 +27,26 @@ def offline(tmp_path: Path, *extra: str) -> tuple[int, str, str]:
 
 
 def test_offline_writes_report_with_every_heading(tmp_path: Path) -> None:
+    # the offline drafter leaves the lesson to a human: the flag cannot approve it
     code, out, err = offline(tmp_path, "--approve-reflexion", "--approver", "me")
+    assert code == 3 and out == ""
+    (line,) = [ln for ln in err.splitlines() if "placeholder" in ln]
+    assert line.startswith("error: ") and "cannot be approved" in line and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    # ... unless it may be written pending instead
+    code, out, err = offline(tmp_path, "--approve-reflexion", "--approver", "me", "--reflexion", "pending")
     assert code == 0, err
     path = Path(out.strip())
     assert path.name == "2026-02-08-highlatency-on-api-gateway.md"
     text = path.read_text()
     for h in HEADINGS:
         assert h in text
-    assert "approved by @me" in text
+    assert "**Approval:** pending" in text and "approved by" not in text
     assert "```mermaid" in text
     # never overwritten without --force
-    code, _, err = offline(tmp_path, "--approve-reflexion", "--approver", "me")
+    code, _, err = offline(tmp_path, "--reflexion", "pending")
     assert code == 2 and "exists; pass --force" in err
-    code, _, _ = offline(tmp_path, "--approve-reflexion", "--approver", "me", "--force")
+    code, _, _ = offline(tmp_path, "--reflexion", "pending", "--force")
     assert code == 0
 
 

@@ -12,6 +12,7 @@ so no seam in the pipeline code is needed).
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import re
@@ -23,11 +24,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
-from pipeline import api, draft, llm, review
+from pipeline import api, llm, review
 from pipeline.cache import Cache
 from pipeline.cli import main
-from pipeline.models import Draft
+from pipeline.models import ReviewDecision
 from tests import fakes
 from tests.conftest import MINI, ROOT, openai_args
 
@@ -267,52 +269,65 @@ class _Interrupted(Exception):
     pass
 
 
-def _offline_draft() -> Draft:
+def _offline_session(out: Path) -> review.ReviewSession:
     with llm.open_backend("offline") as backend:
         prep = api.prepare([str(MINI)], api.Options())
-        return draft.draft(prep.evidence, prep.facts, backend)
+        report = api.draft_report(
+            [], backend, reviewer=lambda d: ReviewDecision(status="pending"), prepared=prep
+        )
+    return review.ReviewSession(
+        report=report, known=prep.evidence.by_id(), write=lambda r: api.write_report(r, out)
+    )
 
 
 def test_review_edit_survives_an_interrupt(tmp_path: Path) -> None:
-    d = _offline_draft()
-    cache = Cache(tmp_path / "cache")
-    edited = "Before running an aggregation on orders, check EXPLAIN for a seq scan."
-    asked: list[tuple[str, str]] = []
+    from pipeline.review import terminal
 
-    def first(q: str, default: str) -> str:
-        asked.append((q, default))
-        if q.startswith("New adjustment"):
-            return edited
-        if len(asked) == 1:
-            return "e"
-        raise _Interrupted()  # the reviewer's terminal dies before the decision
+    cache, out = Cache(tmp_path / "cache"), tmp_path / "out"
+    lesson = {
+        "Context": "Aggregations on the primary database.",
+        "Lesson": "Unbounded scans starve the API of connections.",
+        "Adjustment": "Before running an aggregation on orders, check EXPLAIN for a seq scan.",
+    }
+    log = io.StringIO()
+    console = Console(file=log, width=100)
 
+    def write_lesson(doc: str) -> str:
+        lines = doc.splitlines()
+        for key, value in lesson.items():
+            lines = [f"- **{key}:** {value}" if ln.startswith(f"- **{key}:**") else ln for ln in lines]
+        return "\n".join(lines)
+
+    def answers(*said: str) -> terminal.Ask:
+        it = iter(said)
+
+        def ask(question: str, default: str) -> str:
+            try:
+                return next(it)
+            except StopIteration:
+                raise _Interrupted() from None  # the reviewer's terminal dies here
+
+        return ask
+
+    s1 = _offline_session(out)
     with pytest.raises(_Interrupted):
-        review.decide(d, "interactive", cache=cache, ask=first, show=lambda s: None)
+        terminal.review(s1, console=console, cache=cache, ask=answers("e", "lesson"), edit=write_lesson)
+    assert s1.report.draft.reflexion.lesson == lesson["Lesson"]
+    assert s1.written is None and not out.exists()
 
-    shown: list[str] = []
-    asked.clear()
+    # the rerun starts from the saved edit: approving straight away keeps it
+    s2 = _offline_session(out)
+    assert review.is_placeholder(s2.report.draft.reflexion)
 
-    def second(q: str, default: str) -> str:
-        asked.append((q, default))
-        return "e" if len(asked) == 1 else (default if q.startswith("New adjustment") else "a")
+    def no_edit(doc: str) -> str:
+        raise AssertionError("the edit was asked for twice")
 
-    decision = review.decide(
-        d, "interactive", approver="me", cache=cache, ask=second, show=shown.append
-    )
-    assert any(edited in s for s in shown), "the saved edit was not shown again"
-    assert ("New adjustment", edited) in asked, "the saved edit was not offered as the default"
-    assert decision.status == "approved" and decision.adjustment == edited
-
-    # approving straight away keeps the edit too
-    cache2 = Cache(tmp_path / "cache2")
-    with pytest.raises(_Interrupted):
-        asked.clear()
-        review.decide(d, "interactive", cache=cache2, ask=first, show=lambda s: None)
-    decision = review.decide(
-        d, "interactive", approver="me", cache=cache2, ask=lambda q, dflt: "a", show=None
-    )
-    assert decision.adjustment == edited
+    terminal.review(s2, console=console, cache=cache, ask=answers("a", "me"), edit=no_edit)
+    assert "edits from an interrupted review are applied" in log.getvalue()
+    assert s2.written is not None
+    text = s2.written.read_text()
+    assert all(f"- **{k}:** {v}" in text for k, v in lesson.items())
+    assert "- **Approval:** approved by @me on " in text
 
 
 # --- disk ----------------------------------------------------------------------
@@ -328,9 +343,8 @@ def offline(out: Path, *extra: str) -> tuple[int, str, str]:
             str(MINI),
             "--llm",
             "offline",
-            "--approve-reflexion",
-            "--approver",
-            "me",
+            "--reflexion",
+            "pending",
             "--out-dir",
             str(out),
             *extra,

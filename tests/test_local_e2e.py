@@ -29,6 +29,8 @@ def test_local_model_drafts_a_complete_grounded_report(tmp_path: Path) -> None:
             "--approve-reflexion",
             "--approver",
             "ci",
+            "--reflexion",  # a lesson that fell back to the offline placeholder stays pending
+            "pending",
             "--out-dir",
             str(tmp_path / "out"),
             "--json-out",

@@ -93,9 +93,7 @@ def test_cli_ledger_names_the_window_and_no_window_keeps_all(tmp_path: Path) -> 
     assert kept.exit_code == 0, kept.output
     assert "ancient failure" in kept.output
     out = tmp_path / "out"
-    res = runner.invoke(
-        main, [*args, "--approve-reflexion", "--approver", "t", "--out-dir", str(out)]
-    )
+    res = runner.invoke(main, [*args, "--reflexion", "pending", "--out-dir", str(out)])
     assert res.exit_code == 0, res.output
     (report,) = out.glob("*.md")
     text = report.read_text()

@@ -33,6 +33,8 @@ def test_wheel_ships_prompts_and_finds_them_outside_the_checkout(tmp_path: Path)
     names = zipfile.ZipFile(wheel).namelist()
     for p in sorted((ROOT / "prompts").glob("*.md")):
         assert f"pipeline/prompts/{p.name}" in names
+    for asset in ("index.html", "app.js", "app.css"):  # the review page works offline, installed
+        assert f"pipeline/review/static/{asset}" in names
     # unpack and import from elsewhere: prompt_dir() must find the packaged copy
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

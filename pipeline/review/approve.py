@@ -7,16 +7,14 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .models import ReviewDecision
-from .render import approval_line, approver_name
-from .write import atomic_write_text
+from ..models import ReviewDecision
+from ..render import approval_line, approver_name
+from ..write import atomic_write_text
+from .decision import PLACEHOLDER
 
 _APPROVAL = re.compile(r"^- \*\*Approval:\*\* (?P<state>approved|rejected|pending)\b.*$", re.M)
 _TITLE = re.compile(r"\A# Incident Report: ")
 _REFLEXION = "## Reflexion (Agent Learning)"
-
-
-PLACEHOLDER = "To be written by the reviewer"  # offline drafts leave the lesson to a human
 
 
 class ApproveError(Exception):
