@@ -48,6 +48,7 @@ bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/memory_bench.py
 	$(PY) bench/local_bench.py
+	$(PY) bench/redaction_bench.py
 
 eval: setup
 	$(PY) bench/eval.py

@@ -83,7 +83,7 @@ def _id_like(v: str) -> bool:
     """Hex with a few letters or separators (``20230914T2231Z1b64098b-4ab7-...``),
     or a run of consecutive characters (``ABCDEFGH...``): made, not drawn at random."""
     hexish = sum(c in _HEXISH_CHARS for c in v)
-    steps = sum(ord(b) - ord(a) == 1 for a, b in zip(v, v[1:]))
+    steps = sum(ord(b) - ord(a) == 1 for a, b in zip(v, v[1:], strict=False))
     return hexish >= 0.85 * len(v) or steps >= 0.5 * len(v)
 
 

@@ -16,7 +16,9 @@ from tests.conftest import APPROVE, ROOT
 
 FIXTURES = ROOT / "fixtures"
 KEYS = FIXTURES / "_expected"
-INCIDENTS = sorted(p for p in FIXTURES.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+INCIDENTS = sorted(
+    p for p in FIXTURES.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
+)
 DEMO = FIXTURES / "api-latency-unindexed-query"  # the Makefile's demo
 
 

@@ -323,7 +323,6 @@ def test_nginx_error_own_sample() -> None:
     assert at(paris, 3).ts == utc(2026, 2, 8, 13, 4, 1)
 
 
-
 def test_syslog5424() -> None:
     r = run(DATA / "syslog5424.log")
     check_common(r, "syslog5424", 4)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.redact import Redactor, from_spec, mask
+from tests.conftest import REAL, ROOT
 
 CORPUS = Path(__file__).parent / "data" / "redaction" / "corpus.jsonl"
 RECORDS = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
@@ -95,6 +99,36 @@ def test_bare_shape_secret_is_masked(text: str, kind: str) -> None:
 )
 def test_shape_near_misses_stay_readable(text: str) -> None:
     assert Redactor().spans(text) == []
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "redaction_bench", ROOT / "bench" / "redaction_bench.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fixture_inputs_mask_only_planted_secrets() -> None:
+    """No id of the bundled incidents is masked; every planted secret is."""
+    bench = _bench()
+    files, planted, occurrences, left = bench.fixture_inputs()
+    s = bench.scan(files, planted)
+    assert s.files >= 20 and occurrences >= 5
+    assert left == 0
+    assert s.false == []
+
+
+@pytest.mark.needs_shared
+def test_real_samples_have_no_secret_masked() -> None:
+    """The public real-format samples hold no secret: nothing may be masked as one."""
+    bench = _bench()
+    s = bench.scan(bench._text_files(REAL))
+    assert s.files >= 30 and s.lines > 4000
+    assert s.false == []
 
 
 def test_idempotent_on_corpus() -> None:

@@ -358,9 +358,9 @@ def mixed(make: Callable[[], str]) -> Callable[[], str]:
     def draw() -> str:
         while True:
             s = make()
-            if any(c.isupper() for c in s) and any(c.islower() for c in s):
-                if any(c.isdigit() for c in s):
-                    return s
+            classes = (str.isupper, str.islower, str.isdigit)
+            if all(any(is_(c) for c in s) for is_ in classes):
+                return s
 
     return draw
 
@@ -386,9 +386,11 @@ SHAPE_KINDS: dict[str, tuple[Callable[[], str], list[str]]] = {
     ),
     "base64url_blob_bare": (
         mixed(
-            lambda: base64.urlsafe_b64encode(shape_rng.randbytes(shape_rng.randint(24, 48)))
-            .decode()
-            .rstrip("=")
+            lambda: (
+                base64.urlsafe_b64encode(shape_rng.randbytes(shape_rng.randint(24, 48)))
+                .decode()
+                .rstrip("=")
+            )
         ),
         [
             "{ts} INFO device registered with {s}",
@@ -413,8 +415,11 @@ def shape_cases() -> list[dict[str, object]]:
 
     def b64(n: int, url: bool = False) -> str:
         raw = shape_rng.randbytes(n)
-        return (base64.urlsafe_b64encode(raw).decode().rstrip("=") if url else
-                base64.b64encode(raw).decode())
+        return (
+            base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            if url
+            else base64.b64encode(raw).decode()
+        )
 
     glued = [
         "PaymentGatewayTimeoutExceptionV{n}Handler{m}",
@@ -437,8 +442,9 @@ def shape_cases() -> list[dict[str, object]]:
                 fp=b64(32).rstrip("=")
             ),
             "comment {node} by octocat": dict(
-                node=base64.b64encode(f"012:IssueComment{shape_rng.randint(10**8, 10**10)}".encode())
-                .decode()
+                node=base64.b64encode(
+                    f"012:IssueComment{shape_rng.randint(10**8, 10**10)}".encode()
+                ).decode()
             ),
             "{ts} ERROR {cls} thrown in checkout": dict(cls=glued[i % len(glued)].format(n=n, m=m)),
             "job {ulid} queued": dict(ulid="01" + r(crockford, 24)),
@@ -458,7 +464,11 @@ def shape_cases() -> list[dict[str, object]]:
         for template, vals in keep.items():
             values = {"ts": "2024-05-03T10:11:12.131Z", **vals}
             out.append(
-                {"text": template.format(**values), "keep": list(vals.values()), "kind": "lookalike"}
+                {
+                    "text": template.format(**values),
+                    "keep": list(vals.values()),
+                    "kind": "lookalike",
+                }
             )
     return out
 
@@ -468,7 +478,7 @@ def main() -> None:
     with OUT.open("w", encoding="utf-8") as f:
         for rec in records:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    kinds = {r["kind"] for r in records if "kind" in r}
+    kinds = {r["kind"] for r in records if "secrets" in r}
     print(
         f"{OUT}: {sum('secrets' in r for r in records)} secret records / {len(kinds)} kinds, "
         f"{sum('keep' in r for r in records)} near-miss records"
