@@ -121,7 +121,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     n, folders = config.stash.get(_DESELECTED, (0, []))
     if n:
-        where = ", ".join(str(SHARED / f) for f in folders)
+        where = ", ".join(str((SHARED / f).resolve()) for f in folders)
         terminalreporter.write_line(
             f"real-format corpus not found: {n} tests skipped (no {where})", yellow=True
         )
