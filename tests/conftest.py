@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import socket
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -30,6 +33,16 @@ def openai_args(
     on 127.0.0.1); the inputs default to the mini incident."""
     src = list(inputs) or ["--from-logs", str(MINI)]
     return [*src, "--llm", "openai", "--base-url", url, *review, "--out-dir", str(out), *extra]
+
+
+def load_script(path: Path) -> ModuleType:
+    """Import a script that is not in a package (``bench/eval.py``) as a module."""
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def isolate(mp: pytest.MonkeyPatch, cache_dir: Path) -> None:

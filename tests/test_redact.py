@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -15,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.redact import Redactor, from_spec, mask
-from tests.conftest import REAL, ROOT
+from tests.conftest import REAL, ROOT, load_script
 
 CORPUS = Path(__file__).parent / "data" / "redaction" / "corpus.jsonl"
 RECORDS = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
@@ -102,14 +100,7 @@ def test_shape_near_misses_stay_readable(text: str) -> None:
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "redaction_bench", ROOT / "bench" / "redaction_bench.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "bench" / "redaction_bench.py")
 
 
 def test_fixture_inputs_mask_only_planted_secrets() -> None:
