@@ -15,8 +15,8 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	@# pip -q is silent for minutes while llama.cpp compiles: say so first (not when
-	@# the runtime is installed or pip's cache already has the wheel built here)
+# pip -q is silent for minutes while llama.cpp compiles: say so first (not when
+# the runtime is installed or pip's cache already has the wheel built here)
 	@$(PY) -c 'import importlib.util as u, sys; sys.exit(u.find_spec("llama_cpp") is not None)' \
 		&& ! $(PY) -m pip cache list 'llama_cpp_python*' 2>/dev/null | grep -q llama_cpp_python \
 		&& echo "building the embedded model runtime (llama-cpp-python), about 7 minutes, once" \
