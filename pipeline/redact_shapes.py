@@ -22,6 +22,11 @@ From 32 characters on, 4.0: random 32-character tokens measured 4.04 at the
 lowest (2,000 draws), 40-character ones (AWS secret keys) 4.31, so nearly all
 are caught; the word and text filters keep the look-alikes readable.
 Measured false positives: ``bench/redaction_bench.py``.
+
+Not caught by shape (a key word or prefix still catches them): tokens under 24
+characters or of one case, base64 of text (so a bare base64 ``user:password``
+without "Basic" before it), and random ids are masked like keys (an OpenAI
+``call_...`` id, a WebSocket accept hash): by shape they are the same thing.
 """
 
 from __future__ import annotations
