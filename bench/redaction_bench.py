@@ -206,9 +206,11 @@ def main() -> None:
     checks = {
         "every planted corpus secret removed": c["removed"] == c["planted"],
         "no look-alike of a bare shape damaged": c["lookalikes_damaged"] == 0,
-        "no secret masked in real text": all(s.secrets == 0 for n, s in rows if "real" in n),
         "no fixture id masked, every planted secret removed": fixtures.secrets == 0 and left == 0,
     }
+    real_rows = [s for n, s in rows if n.startswith("real")]
+    if real_rows:  # without ../shared there is nothing to claim
+        checks["no secret masked in real text"] = all(s.secrets == 0 for s in real_rows)
     print()
     for name, ok in checks.items():
         print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
