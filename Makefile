@@ -15,6 +15,12 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+# pip -q is silent for minutes while llama.cpp compiles: say so first (not when
+# the runtime is installed or pip's cache already has the wheel built here)
+	@$(PY) -c 'import importlib.util as u, sys; sys.exit(u.find_spec("llama_cpp") is not None)' \
+		&& ! $(PY) -m pip cache list 'llama_cpp_python*' 2>/dev/null | grep -q llama_cpp_python \
+		&& echo "building the embedded model runtime (llama-cpp-python), about 7 minutes, once" \
+		|| true
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -e '.[dev,local]'
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/mermaid --no-audit --no-fund --loglevel=error; else echo "npm not found: Mermaid syntax tests will be skipped"; fi
 	rm -f $(VENV)/.installed-*
@@ -42,6 +48,7 @@ bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/memory_bench.py
 	$(PY) bench/local_bench.py
+	$(PY) bench/redaction_bench.py
 
 eval: setup
 	$(PY) bench/eval.py

@@ -1,15 +1,15 @@
 """Draft quality on the fixture incidents: one row per (incident, backend).
 
 ``make eval``, or ``bench/eval.py [--backends offline,local] [--incidents A,B]
-[--cache DIR] [--json-out FILE]``: every ``fixtures/*/`` with an ``expected.json``
-is drafted with each backend (lesson auto-approved, LLM cache in a temp dir).
+[--cache DIR] [--json-out FILE]``: every ``fixtures/<name>/`` with an answer key
+``fixtures/_expected/<name>.json`` (kept out of the folder, which is input) is drafted with each backend (lesson auto-approved, LLM cache in a temp dir).
 
 Metrics (keywords match as case-insensitive substrings, so ``terminat`` is a
 stem; an entry's *text* below is its own text plus the text, actor and
 attribute values of the evidence items it cites that resolve in
 ``report.evidence``, the appendix):
 
-- **recall**: reference events (``expected.json`` ``timeline``) matched by an
+- **recall**: reference events (the answer key's ``timeline``) matched by an
   entry whose ``ts`` is within ±5 minutes and whose text holds at least one of
   the event's keywords; the matching is one-to-one (maximum bipartite
   matching), so one entry cannot stand for two reference events.
@@ -59,6 +59,7 @@ from pipeline.verify import stems
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
+EXPECTED = FIXTURES / "_expected"  # answer keys: fixtures/_expected/<incident>.json
 DEFAULT_JSON = ROOT / "out" / "eval-results.json"
 WINDOW = timedelta(minutes=5)
 SUPPORT_MIN = 0.5
@@ -66,7 +67,7 @@ BACKENDS = ("offline", "local", "openai")
 _MD_ESCAPE = re.compile(r"\\([\\`*_\[\]{}<>#|!~.+-])")
 
 
-# --- scoring (pure functions on a Report and its expected.json) -------------
+# --- scoring (pure functions on a Report and its answer key) -----------------
 
 
 def parse_ts(text: str) -> datetime:
@@ -267,7 +268,7 @@ def violations(rows: Sequence[Row]) -> list[str]:
 
 
 def incidents(names: Sequence[str] | None = None) -> list[Path]:
-    found = sorted(p.parent for p in FIXTURES.glob("*/expected.json"))
+    found = sorted(FIXTURES / key.stem for key in EXPECTED.glob("*.json"))
     if not names:
         return found
     by_name = {p.name: p for p in found}
@@ -293,7 +294,7 @@ def _note(message: str) -> None:
 
 
 def eval_incident(folder: Path, backend: ChatBackend, options: api.Options) -> Row:
-    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+    expected = json.loads((EXPECTED / f"{folder.name}.json").read_text(encoding="utf-8"))
     paths = [str(folder / sub) for sub in ("alerts", "chat", "logs") if (folder / sub).exists()]
     before_in, before_out = backend.usage.input_tokens, backend.usage.output_tokens
     started = time.monotonic()

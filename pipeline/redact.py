@@ -24,6 +24,7 @@ from typing import Any
 
 from pipeline import redact_rules
 from pipeline.redact_rules import PII_RULES, SECRET_RULES, WORD, Rule
+from pipeline.redact_shapes import SHAPE_RULES
 
 __all__ = ["Finding", "Redactor", "from_spec", "placeholder"]
 
@@ -206,7 +207,7 @@ class Redactor:
 
     def _compiled_rules(self) -> list[_Compiled]:
         if self._compiled is None:
-            rules = SECRET_RULES + [r for r in PII_RULES if getattr(self, r.group)]
+            rules = SECRET_RULES + SHAPE_RULES + [r for r in PII_RULES if getattr(self, r.group)]
             if self.names and self.name_map:
                 rules.append(redact_rules.name_rule(list(self.name_map.values())))
             self._compiled = [_Compiled(rule) for rule in rules]
@@ -215,10 +216,11 @@ class Redactor:
 
     # -- redaction
 
-    def redact(self, text: str, where: str = "") -> str:
-        """Return ``text`` with every finding replaced; record the findings."""
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, kind) of every finding in ``text``, in order, without
+        recording them (``redact`` replaces exactly these)."""
         if not text:
-            return text
+            return []
         taken: list[list[Any]] = []  # [match start, start, end, kind]
         for m_start, _order, start, end, kind in sorted(self._scan(text), key=lambda h: h[:2]):
             if not taken or m_start >= taken[-1][2]:
@@ -226,9 +228,13 @@ class Redactor:
             elif taken[-1][3] in _GENERIC and kind not in _GENERIC and taken[-1][1] <= start:
                 # "token: xoxb-..." - keep the wider span, but name the specific kind
                 taken[-1][3] = kind
+        return [(start, end, kind) for _m, start, end, kind in taken]
+
+    def redact(self, text: str, where: str = "") -> str:
+        """Return ``text`` with every finding replaced; record the findings."""
         out: list[str] = []
         last = line = cursor = 0
-        for _m_start, start, end, kind in taken:
+        for start, end, kind in self.spans(text):
             line += text.count("\n", cursor, start)
             cursor = start
             col = start - text.rfind("\n", 0, start)
@@ -254,11 +260,15 @@ class Redactor:
             low = text.translate(_ASCII_LOWER)
         found = self._triggers(text, low)
         protected = _placeholders(text)
+        trig_hits: dict[tuple[bool, str], list[int]] = {}  # rules sharing a trigger scan once
         for order, c in enumerate(rules):
             hay = low if c.rule.nocase else text
             positions = [p for lit in c.rule.lits for p in found.get((c.rule.nocase, lit), ())]
             if c.trig is not None:
-                positions += [m.start() for m in c.trig.finditer(hay)]
+                key = (c.rule.nocase, c.rule.trig)
+                if key not in trig_hits:
+                    trig_hits[key] = [m.start() for m in c.trig.finditer(hay)]
+                positions += trig_hits[key]
             for m in c.matches(text, positions) if positions else ():
                 for hit in c.hit(m, text, order):
                     if not protected or not _overlaps(protected, hit[2], hit[3]):

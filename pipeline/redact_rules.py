@@ -81,9 +81,21 @@ def entropy(v: str) -> float:
     return float(calc.calculate_shannon_entropy(v))
 
 
+# Names, not values: "secret: payments/payments-api-tls" (a Kubernetes Secret),
+# "auth: builder@project.iam.gserviceaccount.com" (an identity; emails are PII),
+# "password :upside_down_face:" (a chat emoji).
+_RESOURCE_NAME = re.compile(r"(?:[a-z]+\d{0,2}|\d{1,3})(?:[-./_](?:[a-z]+\d{0,2}|\d{1,3}))+")
+_EMAIL = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_EMOJI = re.compile(r"[a-z0-9_+-]+:")  # the rest of ":upside_down_face:" after "password :"
+
+
+def _a_name(v: str) -> bool:
+    return bool(_RESOURCE_NAME.fullmatch(v) or _EMAIL.fullmatch(v) or _EMOJI.fullmatch(v))
+
+
 def _high_entropy(v: str) -> bool:
     """Random-looking enough to be a credential; only ever asked next to a key word."""
-    if len(v) < 8 or v.lower() in _STOPWORDS or _is_reference(v):
+    if len(v) < 8 or v.lower() in _STOPWORDS or _is_reference(v) or _a_name(v):
         return False
     if any(c.isdigit() for c in v) and any(c.isalpha() for c in v):
         return True
@@ -107,8 +119,8 @@ def _keyword_value(v: str, key: str) -> bool:
         return False  # bypass=, compass:
     if key.endswith("pwd") and v.startswith("/"):
         return False  # $PWD in an environment dump is a directory
-    if any(p in key for p in _PASSWORD_KEYS):
-        return len(v) >= 3 and not v.isdigit()  # human passwords are short, low-entropy
+    if any(p in key for p in _PASSWORD_KEYS):  # human passwords are short, low-entropy
+        return len(v) >= 3 and not v.isdigit() and not _EMOJI.fullmatch(v)
     return _high_entropy(v)
 
 
@@ -142,8 +154,11 @@ def _email(v: str, key: str) -> bool:
     return v.split("@", 1)[0].lower() not in {"git", "hg"}  # ssh remotes, not people
 
 
+_DECIMAL = re.compile(r"\+\d+\.\d{5,}")  # "m=+42208.256292221": Go's monotonic clock
+
+
 def _phone(v: str, key: str) -> bool:
-    return 8 <= sum(c.isdigit() for c in v) <= 15
+    return 8 <= sum(c.isdigit() for c in v) <= 15 and not _DECIMAL.fullmatch(v)
 
 
 # Private and loopback addresses are topology the post-mortem needs and name no

@@ -15,6 +15,7 @@ from pipeline.api import Options, prepare
 from pipeline.condense import template_of
 from pipeline.ingest import IngestOptions, IngestResult, InputError, ingest
 from pipeline.models import Event, iso_z
+from tests.conftest import real
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import gen_logs  # noqa: E402
@@ -281,9 +282,7 @@ def test_many_mid_sized_files_add_up_to_the_bulk_path(tmp_path: Path) -> None:
     assert len(together.events) == 3 and all(e.attrs["count"] == "25000" for e in together.events)
 
 
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real-formats"
-
-
+@pytest.mark.needs_shared
 @pytest.mark.parametrize(
     "rel",
     [
@@ -308,9 +307,7 @@ def test_real_samples_group_like_the_per_line_path(
     per-line path does."""
     from zoneinfo import ZoneInfo
 
-    src = REAL / rel
-    if not src.exists():
-        pytest.skip(f"real-format sample {rel} not present (expected under {REAL})")
+    src = real(rel)
     opts = IngestOptions(anchor_date=DAY, tz=ZoneInfo("America/Chicago"))
     exact, grouped = _both_paths(src, opts, monkeypatch)
     assert grouped.files[0].format == exact.files[0].format

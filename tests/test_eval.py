@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -24,20 +21,9 @@ from pipeline.models import (
     Verification,
     Why,
 )
+from tests.conftest import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_eval() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_eval", ROOT / "bench" / "eval.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-ev = _load_eval()
+ev = load_script(ROOT / "bench" / "eval.py")
 T0 = datetime(2026, 2, 10, 14, 0, 0, tzinfo=UTC)
 SECRET = "Sup3rS3cret!"
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from pipeline.formats import REGISTRY, ParseContext, Source, detect, load_all
 from pipeline.ingest import IngestOptions, IngestResult, InputError, ingest
 from pipeline.models import Event
+from tests.conftest import real
 
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real-formats"
 DATA = Path(__file__).resolve().parent / "data" / "alerts"
 ALERT_FORMATS = (
     "alertmanager",
@@ -31,13 +31,6 @@ ALERT_FORMATS = (
 
 def at(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
-
-
-def real(rel: str) -> str:
-    path = REAL / rel
-    if not path.exists():
-        pytest.skip(f"real-format sample {path} not present (shared/real-formats not checked out)")
-    return str(path)
 
 
 def run(path: str | Path, **opts: object) -> IngestResult:
@@ -69,6 +62,7 @@ def test_all_alert_formats_registered() -> None:
 # ---------------------------------------------------------------- real samples
 
 
+@pytest.mark.needs_shared
 def test_alertmanager_real_two_alerts_go_zero_end() -> None:
     path = real("alertmanager/alert.json")
     res = run(path)
@@ -89,6 +83,7 @@ def test_alertmanager_real_two_alerts_go_zero_end() -> None:
     assert res.events[1].ref == f"{path}:{line_with(path, 'c2ea85182f28cbd9')}"
 
 
+@pytest.mark.needs_shared
 def test_alertmanager_real_resolved_without_end_time() -> None:
     res = run(real("alertmanager/single_alert.json"))
     (e,) = res.events  # endsAt is Go's zero time: no resolve event can be dated
@@ -97,11 +92,13 @@ def test_alertmanager_real_resolved_without_end_time() -> None:
     assert any("resolved without endsAt" in w for w in res.files[0].warnings)
 
 
+@pytest.mark.needs_shared
 def test_alertmanager_real_no_generator_url_falls_back_to_external() -> None:
     (e,) = run(real("alertmanager/single_alert_no_url.json")).events
     assert e.attrs["url"] == "http://ops1:9093"
 
 
+@pytest.mark.needs_shared
 def test_grafana_real_v8_resolved_pair() -> None:
     res = run(real("grafana/alert_v8.json"))
     assert res.files[0].format == "grafana"
@@ -114,6 +111,7 @@ def test_grafana_real_v8_resolved_pair() -> None:
     assert fired.text == "TestAlert: Notification test"
 
 
+@pytest.mark.needs_shared
 def test_grafana_real_v11_values_and_urls() -> None:
     res = run(real("grafana/alert_values_v11.json"))
     (e,) = res.events
@@ -125,6 +123,7 @@ def test_grafana_real_v11_values_and_urls() -> None:
     assert e.text == "Memory (copy): High memory usage"
 
 
+@pytest.mark.needs_shared
 @pytest.mark.parametrize(
     ("name", "kind", "ts", "number", "title"),
     [
@@ -146,6 +145,7 @@ def test_pagerduty_real_v3(name: str, kind: str, ts: str, number: str, title: st
     assert e.text.startswith(f"Incident #{number} ")
 
 
+@pytest.mark.needs_shared
 def test_pagerduty_real_v2_messages() -> None:
     res = run(real("pagerduty/trigger_v2.json"))
     (e,) = res.events
@@ -156,6 +156,7 @@ def test_pagerduty_real_v2_messages() -> None:
     assert e.text == "Incident #33 triggered: My new incident"
 
 
+@pytest.mark.needs_shared
 @pytest.mark.parametrize(
     ("name", "kind", "ts", "actor"),
     [
@@ -175,6 +176,7 @@ def test_opsgenie_real(name: str, kind: str, ts: str, actor: str) -> None:
     assert abs((e.ts - at(ts)).total_seconds()) < 1e-3
 
 
+@pytest.mark.needs_shared
 def test_opsgenie_real_details() -> None:
     create = run(real("opsgenie/create.json")).events[0]
     assert create.severity == "P3" and create.attrs["alertname"] == "another alert"
@@ -182,8 +184,9 @@ def test_opsgenie_real_details() -> None:
     assert "note to test alert" in note.text and note.attrs["alias"] == "aliastest"
 
 
+@pytest.mark.needs_shared
 def test_real_folders_detect_each_file() -> None:
-    folders = [real(d) for d in ("alertmanager", "grafana", "pagerduty", "opsgenie")]
+    folders = [str(real(d)) for d in ("alertmanager", "grafana", "pagerduty", "opsgenie")]
     res = ingest(folders)
     formats = {Path(f.path).parent.name: f.format for f in res.files}
     assert formats == {
@@ -256,6 +259,45 @@ def test_pagerduty_log_entries() -> None:
     assert res.events[0].attrs["service"] == "Checkout API"
     assert "Rolled back checkout to v2.14.1" in res.events[3].text
     assert res.events[2].ref == f"{path}:{line_with(path, 'R4ACK0000')}"
+
+
+def test_pagerduty_v3_and_v2_own_samples() -> None:
+    path = DATA / "pagerduty_v3_triggered.json"
+    (fired,) = run(path).events
+    check_common([fired], "pagerduty")
+    assert (fired.kind, fired.ts) == ("alert_firing", at("2026-02-08T14:03:31.204Z"))
+    assert fired.actor is None  # the agent is a service, not a person
+    assert fired.severity == "high"  # priority null: urgency stands in
+    assert fired.attrs["alertname"] == "Payments API error rate above 5%"
+    assert fired.attrs["incident_number"] == "1284" and fired.attrs["service"] == "payments-api"
+    assert fired.ref == f"{path}:{line_with(path, '01HQ8Z3F4K2M5N7P9R1T3V5X7Z')}"
+    later = run(DATA / "pagerduty_v3.jsonl").events  # one webhook per JSON line
+    assert [(e.kind, e.actor, e.severity) for e in later] == [
+        ("alert_ack", "Maya Okafor", "P1"),
+        ("alert_resolved", "Maya Okafor", "P1"),
+    ]
+    assert later[1].ts == at("2026-02-08T14:12:30.550Z")
+    (v2,) = run(DATA / "pagerduty_v2_messages.json").events  # messages[] envelope
+    assert (v2.kind, v2.ts, v2.actor) == ("alert_firing", at("2026-02-08T14:03:31Z"), "Deploy Bot")
+    assert v2.text == "Incident #1285 triggered: Checkout 5xx above SLO"
+    assert v2.attrs["service"] == "checkout-web" and v2.attrs["status"] == "triggered"
+
+
+def test_opsgenie_own_lifecycle() -> None:
+    (create,) = run(DATA / "opsgenie_create.json").events
+    check_common([create], "opsgenie")
+    # Create is dated by createdAt (epoch ms), the later actions by updatedAt (epoch ns)
+    assert (create.kind, create.ts) == ("alert_firing", at("2026-02-08T14:03:22.318Z"))
+    assert create.severity == "P2" and create.attrs["alias"] == "checkout-latency-p99"
+    assert create.attrs["alertname"] == "checkout p99 latency above 2s"
+    res = run(DATA / "opsgenie_lifecycle.jsonl")
+    assert res.files[0].format == "opsgenie" and not res.files[0].skipped
+    ack, note, close = res.events
+    assert [e.kind for e in (ack, note, close)] == ["alert_ack", "action", "alert_resolved"]
+    assert {e.actor for e in res.events} == {"maya.okafor@shop.example.com"}
+    assert abs((ack.ts - at("2026-02-08T14:07:13.412Z")).total_seconds()) < 1e-3
+    assert note.text.endswith("rolled back payments-api to v4.11.2, watching p99")
+    assert close.attrs["status"] == "closed" and close.attrs["tags"] == "checkout,sev2"
 
 
 def test_datadog_monitor_webhook() -> None:

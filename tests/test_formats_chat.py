@@ -14,21 +14,14 @@ import pytest
 from pipeline.formats import detect
 from pipeline.ingest import IngestOptions, IngestResult, ingest
 from pipeline.models import Event
+from tests.conftest import real
 
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real-formats"
 DATA = Path(__file__).resolve().parent / "data" / "chat"
 FEB8 = IngestOptions(anchor_date=date(2026, 2, 8))
 
 
 def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0, us: int = 0) -> datetime:
     return datetime(y, mo, d, h, mi, s, us, tzinfo=UTC)
-
-
-def real(sub: str) -> Path:
-    p = REAL / sub
-    if not p.exists():
-        pytest.skip(f"real-format sample {sub} not present (../shared/real-formats)")
-    return p
 
 
 def run(path: Path, opts: IngestOptions | None = None) -> IngestResult:
@@ -44,6 +37,7 @@ def by_text(events: list[Event], needle: str) -> Event:
 # ---------------------------------------------------------------- real samples
 
 
+@pytest.mark.needs_shared
 def test_real_slack_export_folder() -> None:
     res = run(real("slack-export"))
     assert [f.format for f in res.files] == ["slack"]
@@ -68,6 +62,7 @@ def test_real_slack_export_folder() -> None:
     assert mention.actor == "Peter" and mention.ts == utc(2026, 2, 26, 13, 27, 29, 216879)
 
 
+@pytest.mark.needs_shared
 def test_real_mattermost() -> None:
     res = run(real("mattermost/export.json"))
     assert res.files[0].format == "mattermost" and not res.files[0].skipped
@@ -81,6 +76,7 @@ def test_real_mattermost() -> None:
     assert by_text(ev, "Hello folks").actor == "malfoy"  # no first/last name: username
 
 
+@pytest.mark.needs_shared
 def test_real_github_webhooks() -> None:
     comment = run(real("github/issue_comment.json"))
     assert comment.files[0].format == "github"
@@ -95,6 +91,7 @@ def test_real_github_webhooks() -> None:
     assert done.ts == utc(2026, 1, 31, 8, 11, 37) and done.actor == "Pritesh-30"
 
 
+@pytest.mark.needs_shared
 def test_real_zoom_vtt_anchored_by_file_name() -> None:
     vtt = real("vtt/GMT20240124-202901_Recording.transcript.vtt")
     res = run(vtt)
@@ -189,6 +186,25 @@ def test_slack_single_day_file_borrows_user_names(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- other chat apps
+
+
+def test_mattermost_own_export() -> None:
+    res = run(DATA / "mattermost.jsonl")
+    assert res.files[0].format == "mattermost" and not res.files[0].skipped
+    ev = res.events
+    assert not any("joined the channel" in e.text for e in ev)
+    assert [e.text for e in ev] == [  # in time order, the reply after its post
+        "payments-api v4.12.0 rolled out to 100%",
+        "502s from payments since 14:03, rolling back to v4.11.2",
+        "rollback of payments-api to v4.11.2 started",
+        "error rate back under 0.1%",
+    ]
+    post, reply, direct = ev[1], ev[2], ev[3]
+    assert post.actor == "Maya Okafor" and post.ts == utc(2026, 2, 8, 14, 5, 40, 250000)
+    assert post.attrs["channel"] == "inc-payments"
+    assert reply.attrs["reply"] == "true" and reply.actor == "deploybot"  # no name: username
+    assert reply.ts == utc(2026, 2, 8, 14, 7, 13)
+    assert direct.attrs["direct"] == "true"
 
 
 def test_teams_graph_messages() -> None:
@@ -347,8 +363,9 @@ def test_transcript_sniffers_leave_log_lines_alone(line: str) -> None:
     assert fmt is None or fmt.name not in {"transcript", "irc", "webvtt"}
 
 
+@pytest.mark.needs_shared
 def test_real_logs_not_claimed_by_chat_formats() -> None:
     root = real("loghub")
-    for f in [*sorted(root.rglob("*.log")), *sorted((REAL / "nginx").rglob("*.log"))]:
+    for f in [*sorted(root.rglob("*.log")), *sorted(real("nginx").rglob("*.log"))]:
         fmt = detect(f.read_text(errors="replace")[:65536], f.name)
         assert fmt is None or fmt.kind != "chat", (f, fmt.name if fmt else None)

@@ -1,9 +1,9 @@
 """Property-based fuzzing of every registered input format.
 
-Each format is fed mutations of small valid seeds (``tests/data/**`` and, when
-present, ``../shared/real-formats/``): truncated text, inserted random bytes
-and unicode, dropped/duplicated lines, digits replaced by impossible dates,
-JSON values swapped for wrong types, huge or non-finite numbers, deep nesting,
+Each format is fed mutations of small valid seeds (``tests/data/**``, which has
+one for every format, and, when present, ``../shared/real-formats/``): truncated
+text, inserted random bytes and unicode, dropped/duplicated lines, digits
+replaced by impossible dates, JSON values swapped for wrong types, huge or non-finite numbers, deep nesting,
 plus wholly random payloads. ``fmt.parse`` must never raise (bad records go
 through ``ctx.skip``) and every Event it yields must be valid, in UTC.
 
@@ -21,6 +21,7 @@ import time
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ QUICK = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 SLOW = int(os.environ.get("FUZZ_EXAMPLES", "10000"))
 MAX_LINES = 8  # small seeds keep each example cheap
 MAX_SEEDS = 3
+OWN = ROOT / "tests" / "data"  # the project's own samples: one per format at least
 
 
 # --- seeds ---------------------------------------------------------------------
@@ -57,38 +59,43 @@ def _small(text: str) -> str:
 
 
 @cache
-def seeds() -> dict[str, list[str]]:
+def _seeds_under(root: Path) -> dict[str, list[tuple[int, str]]]:
     found: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    roots = [ROOT / "tests" / "data", REAL]
-    for root in roots:
-        if not root.is_dir():
+    if not root.is_dir():
+        return found
+    for p in sorted(root.rglob("*")):
+        if not p.is_file() or p.suffix in (".csv", ".md", ".py") or p.name.startswith("LICENSE"):
             continue
-        for p in sorted(root.rglob("*")):
-            if (
-                not p.is_file()
-                or p.suffix in (".csv", ".md", ".py")
-                or p.name.startswith("LICENSE")
-            ):
-                continue
-            try:
-                text = p.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError):
-                continue
-            fmt = detect(text[:65536], p.name)
-            if fmt is not None:
-                small = _small(text)
-                ctx = ParseContext(
-                    path="seed", anchor_date=date(2026, 2, 8), meeting_start=_START[1]
-                )
-                if not list(fmt.parse(Source(path="seed", text=small), ctx)):
-                    small = text  # the cut-down sample lost every event (users before posts)
-                found[fmt.name].append((len(small), small))
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        fmt = detect(text[:65536], p.name)
+        if fmt is not None:
+            small = _small(text)
+            ctx = ParseContext(path="seed", anchor_date=date(2026, 2, 8), meeting_start=_START[1])
+            if not list(fmt.parse(Source(path="seed", text=small), ctx)):
+                small = text  # the cut-down sample lost every event (users before posts)
+            found[fmt.name].append((len(small), small))
+    return found
+
+
+@cache
+def seeds() -> dict[str, list[str]]:
+    """Up to MAX_SEEDS small samples per format: the project's own (tests/data)
+    and, when present, the real-format corpus."""
+    found: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for root in (OWN, REAL):
+        for name, pool in _seeds_under(root).items():
+            found[name] += pool
     return {k: [t for _, t in sorted(v)[:MAX_SEEDS]] for k, v in found.items()}
 
 
 def test_every_format_has_a_seed() -> None:
-    missing = sorted(set(FORMATS) - set(seeds()))
-    assert not missing, f"no seed sample for {missing}"
+    """Every format has a sample the project wrote itself: the fuzz suite must
+    not depend on ../shared, which a fresh clone does not have."""
+    missing = sorted(set(FORMATS) - set(_seeds_under(OWN)))
+    assert not missing, f"no seed sample under {OWN} for {missing}"
 
 
 # --- mutations -----------------------------------------------------------------

@@ -6,12 +6,14 @@ import json
 import re
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.redact import Redactor, from_spec, mask
+from tests.conftest import REAL, ROOT, load_script
 
 CORPUS = Path(__file__).parent / "data" / "redaction" / "corpus.jsonl"
 RECORDS = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
@@ -47,6 +49,77 @@ def test_near_miss_false_positive_rate() -> None:
     rate = len(damaged) / len(NEAR)
     print(f"\nnear-miss false positives: {len(damaged)}/{len(NEAR)} = {rate:.1%}")
     assert rate < 0.05, "near-misses damaged:\n" + "\n".join(damaged)
+
+
+def test_shape_lookalikes_all_kept() -> None:
+    """Ids and hashes that look like the bare-shape secrets (hex SHAs, base64
+    digests behind their algorithm, GitHub node ids, glued class names, ULIDs,
+    URL path segments, base64 of text): not one is damaged."""
+    lookalikes = [r for r in NEAR if r.get("kind") == "lookalike"]
+    assert len(lookalikes) >= 100
+    r = Redactor()
+    damaged = [(rec["text"], r.redact(rec["text"])) for rec in lookalikes]
+    damaged = [(text, out) for text, out in damaged if out != text]
+    assert not damaged, "\n".join(f"  {a!r}\n  -> {b!r}" for a, b in damaged)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("app[311]: retrying with wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_key"),
+        ('{"msg": "retry\\nwJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\\n"}', "aws_secret_key"),
+        ("restored Zm9vYmFyL2JhehRhz3Xq0PmAqk8Nn5Wc1ytLr7Q9bE4u== ok", "secret"),
+        ("code=q3Vb8mX1TtR0cL5nK9wYp2Hj7sDfA4eGu6ZiO1lNvBc&state=ok", "secret"),
+        ("the end: Vb8mX1TtR0cL5nK9wYp2Hj7sDfA4eGu6ZiO1lNvBcq.", "secret"),
+    ],
+)
+def test_bare_shape_secret_is_masked(text: str, kind: str) -> None:
+    (span,) = Redactor().spans(text)
+    assert span[2] == kind
+    assert f"[REDACTED:{kind}]" in Redactor().redact(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "deploy 3f9c1e0f9a7d4e6b8c2d1a0e9f8b7c6d5e4f3a2b ETag 3F9C1E0F9A7D4E6B8C2D1A0E9F8B7C6D5E4F3A2B",
+        "trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7 req-6b1e4c1a-2f3d-4e5b",
+        "pip RECORD x.py,sha256=q3Vb8mX1TtR0cL5nK9wYp2Hj7sDfA4eGu6ZiO1lNvBc,2048",
+        "ssh2: RSA SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8",
+        "https://cdn.example.com/assets/q3Vb8mX1TtR0cL5nK9wYp2Hj7sDfA4eGu6ZiO1lNvBc/app.js",
+        "user octocat@q3Vb8mX1TtR0cL5nK9wYp2Hj7sDfA4eGu6ZiO1lNvBc",
+        "ERROR HikariPool1ConnectionIsNotAvailableRequestTimedOutAfter30000ms",
+        "license BSD-3-Clause-No-Nuclear-License-2014 and Cryptography_HAS_TLSv1_3_FUNCTIONS",
+        "node MDEyOklzc3VlQ29tbWVudDE5ODc2NTQzMjE= cursor Y3Vyc29yOnYyOpK5MjAyNi0wMi0wOA==",
+        "pod payments-api-7d9f8b6c5d-x2x9z job 01HQ8Z3F4K2M5N7P9R1T3V5X7Z",
+        "alphabet ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    ],
+)
+def test_shape_near_misses_stay_readable(text: str) -> None:
+    assert Redactor().spans(text) == []
+
+
+def _bench() -> ModuleType:
+    return load_script(ROOT / "bench" / "redaction_bench.py")
+
+
+def test_fixture_inputs_mask_only_planted_secrets() -> None:
+    """No id of the bundled incidents is masked; every planted secret is."""
+    bench = _bench()
+    files, planted, occurrences, left = bench.fixture_inputs()
+    s = bench.scan(files, planted)
+    assert s.files >= 20 and occurrences >= 5
+    assert left == 0
+    assert s.false == []
+
+
+@pytest.mark.needs_shared
+def test_real_samples_have_no_secret_masked() -> None:
+    """The public real-format samples hold no secret: nothing may be masked as one."""
+    bench = _bench()
+    s = bench.scan(bench._text_files(REAL))
+    assert s.files >= 30 and s.lines > 4000
+    assert s.false == []
 
 
 def test_idempotent_on_corpus() -> None:

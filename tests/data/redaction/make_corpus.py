@@ -346,12 +346,139 @@ def near_misses() -> list[dict[str, object]]:
     return out
 
 
+# --- secrets by shape alone (no key word, no known prefix), and their look-alikes.
+# A separate generator, so adding these left every record above unchanged.
+shape_rng = random.Random(SEED + 15)
+
+
+def mixed(make: Callable[[], str]) -> Callable[[], str]:
+    """Draw until the token has the secret shape: upper, lower and digit (a
+    40-character random key lacks one of them about once in a thousand)."""
+
+    def draw() -> str:
+        while True:
+            s = make()
+            classes = (str.isupper, str.islower, str.isdigit)
+            if all(any(is_(c) for c in s) for is_ in classes):
+                return s
+
+    return draw
+
+
+B64_STD = UP + LOW + DIG + "+/"
+SHAPE_KINDS: dict[str, tuple[Callable[[], str], list[str]]] = {
+    "aws_secret_key_bare": (
+        mixed(lambda: "".join(shape_rng.choice(B64_STD) for _ in range(40))),
+        [
+            "app[311]: retrying with {s}",
+            "{ts} WARN s3-sync signature mismatch, retrying with {s}",
+            "@oncall pasted from the runbook: {s} (rotate it)",
+            '{{"event": "retry", "detail": "{s}"}}',
+        ],
+    ),
+    "base64_blob_bare": (
+        mixed(lambda: base64.b64encode(shape_rng.randbytes(shape_rng.randint(24, 64))).decode()),
+        [
+            "{ts} DEBUG session restored from {s}",
+            "cache entry {s} evicted after 300s",
+            "upload signed as {s} by worker-3",
+        ],
+    ),
+    "base64url_blob_bare": (
+        mixed(
+            lambda: (
+                base64.urlsafe_b64encode(shape_rng.randbytes(shape_rng.randint(24, 48)))
+                .decode()
+                .rstrip("=")
+            )
+        ),
+        [
+            "{ts} INFO device registered with {s}",
+            "GET /oauth/callback?code={s}&state=ok 302",
+            "mobile client sent {s}, rejecting",
+        ],
+    ),
+}
+
+
+def shape_cases() -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for kind, (make, templates) in SHAPE_KINDS.items():
+        for i in range(PER_KIND):
+            secret = make()
+            text = templates[i % len(templates)].format(s=secret, ts="2024-05-03T10:11:12.131Z")
+            out.append({"text": text, "secrets": [secret], "kind": kind})
+    hexs, crockford = "0123456789abcdef", "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+    def r(chars: str, n: int) -> str:
+        return "".join(shape_rng.choice(chars) for _ in range(n))
+
+    def b64(n: int, url: bool = False) -> str:
+        raw = shape_rng.randbytes(n)
+        return (
+            base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            if url
+            else base64.b64encode(raw).decode()
+        )
+
+    glued = [
+        "PaymentGatewayTimeoutExceptionV{n}Handler{m}",
+        "HikariPool{n}ConnectionIsNotAvailableRequestTimedOutAfter{m}000ms",
+        "OrderServiceReplicaSetControllerV{n}Beta{m}",
+        "testCheckoutRetriesOnGateway50{n}AndRecovers{m}",
+    ]
+    for i in range(8):
+        n, m = str(shape_rng.randint(1, 9)), str(shape_rng.randint(1, 99))
+        keep = {
+            "{ts} INFO deploy {sha} promoted, ETag {etag}": dict(
+                sha=r(hexs, 40), etag=r(hexs, 40).upper()
+            ),
+            "sha256sum {dig}  checkout-{n}.tar.gz": dict(dig=r(hexs, 64), n=n),
+            "integrity sha512-{sri} for lodash@4.17.{n}": dict(sri=b64(64), n=n),
+            "app/handlers.py,sha256={rec},{size}": dict(
+                rec=b64(32, url=True), size=str(shape_rng.randint(100, 99999))
+            ),
+            "Accepted publickey for deploy from 10.0.0.5 port 50122 ssh2: RSA SHA256:{fp}": dict(
+                fp=b64(32).rstrip("=")
+            ),
+            "comment {node} by octocat": dict(
+                node=base64.b64encode(
+                    f"012:IssueComment{shape_rng.randint(10**8, 10**10)}".encode()
+                ).decode()
+            ),
+            "{ts} ERROR {cls} thrown in checkout": dict(cls=glued[i % len(glued)].format(n=n, m=m)),
+            "job {ulid} queued": dict(ulid="01" + r(crockford, 24)),
+            "pod payments-api-{rs}-{pod} Ready": dict(rs=r(hexs, 10), pod=r(LOW + DIG, 5)),
+            "{ts} WARN com.shop.payments.v{n}.GatewayClient$Retry{m} gave up": dict(n=n, m=m),
+            "span 2026020{n}T140322123Z{a}-{b}-{c}-{d}-{e} closed": dict(
+                n=n, a=r(hexs, 8), b=r(hexs, 4), c=r(hexs, 4), d=r(hexs, 4), e=r(hexs, 12)
+            ),
+            "GET /api/v1/Orders/{seg}/items 200": dict(seg=r(UP + LOW + DIG, 24)),
+            "request req-{a}-{b}-{c}-{d}-{e} done": dict(
+                a=r(hexs, 8), b=r(hexs, 4), c=r(hexs, 4), d=r(hexs, 4), e=r(hexs, 12)
+            ),
+            "payload {text} queued": dict(
+                text=base64.b64encode(f"checkout-service:v2.{n}.{m}:canary".encode()).decode()
+            ),
+        }
+        for template, vals in keep.items():
+            values = {"ts": "2024-05-03T10:11:12.131Z", **vals}
+            out.append(
+                {
+                    "text": template.format(**values),
+                    "keep": list(vals.values()),
+                    "kind": "lookalike",
+                }
+            )
+    return out
+
+
 def main() -> None:
-    records = planted() + near_misses()
+    records = planted() + near_misses() + shape_cases()
     with OUT.open("w", encoding="utf-8") as f:
         for rec in records:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    kinds = {r["kind"] for r in records if "kind" in r}
+    kinds = {r["kind"] for r in records if "secrets" in r}
     print(
         f"{OUT}: {sum('secrets' in r for r in records)} secret records / {len(kinds)} kinds, "
         f"{sum('keep' in r for r in records)} near-miss records"
