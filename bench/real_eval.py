@@ -87,7 +87,7 @@ def coverage(events: Sequence[Event], refs: Sequence[dict[str, Any]]) -> tuple[i
 
 def speakers(events: Sequence[Event]) -> tuple[int, int]:
     """(chat messages with a speaker, chat messages)."""
-    chat = [e for e in events if e.kind == "chat"]
+    chat = [e for e in events if e.kind == "message"]
     return sum(bool((e.actor or "").strip()) for e in chat), len(chat)
 
 
