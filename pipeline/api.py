@@ -180,7 +180,7 @@ def _similar(prep: Prepared, opts: Options) -> tuple[str, list[str]]:
         return "", []
     query = " ".join(
         [*(a.name for a in prep.facts.alerts), *prep.facts.services]
-        + [i.text for i in prep.evidence.items if i.kind == "message"][:20]
+        + [i.text for i in prep.evidence.items if i.kind in ("message", "note")][:20]
     )
     index = MemoryIndex(
         opts.memory_dir, db_path=(opts.cache_dir / "memory.sqlite") if opts.cache_dir else None

@@ -154,9 +154,14 @@ class Line:
     rel_day: int | None = None
 
 
-def _plausible(name: str) -> bool:
-    words = name.lower().split()
-    return not (set(words) & _STOP) and not _ZONE_WORD.match(name) and len(name) <= 60
+def _plausible(name: str, colon: bool = True) -> bool:
+    """A speaker, not words: without a colon after it, a name of several
+    words is capitalised ("Greta Lind", not "errors are going down")."""
+    words = name.split()
+    if not colon and len(words) > 1 and not all(w[:1].isupper() for w in words):
+        return False
+    lower = {w.lower() for w in words}
+    return not (lower & _STOP) and not _ZONE_WORD.match(name) and len(name) <= 60
 
 
 def _month(text: str) -> int | None:
@@ -222,6 +227,17 @@ def read_stamp(text: str) -> Stamp | None:
     return Stamp(clock, day=day, month_day=md)
 
 
+def day_line(line: str) -> Line | None:
+    """A line that only names a day (``--- March 28, 2023 ---``, ``Yesterday``)."""
+    d = _DAY.match(line.strip())
+    if d is None:
+        return None
+    if d["rel"]:
+        return Line("day", rel_day=0 if d["rel"].lower() == "today" else -1)
+    day, md = read_date(d["date"] + (f" {d['year']}" if d["year"] else ""))
+    return Line("day", day=day, month_day=md) if day or md else None
+
+
 def classify(raw: str) -> Line:
     """What one pasted line is (``raw`` without its line break)."""
     line = raw.strip()
@@ -248,7 +264,7 @@ def classify(raw: str) -> Line:
             name = name.lstrip("@")
             if _BADGE.search(name):
                 name, bot = _BADGE.sub("", name), True
-            if not _plausible(name):
+            if not _plausible(name, colon=kind != "header"):
                 continue
         return Line(
             kind,
@@ -260,17 +276,13 @@ def classify(raw: str) -> Line:
             edited=edited,
             opened=bare.startswith("["),
         )
-    if d := _DAY.match(line):
-        if d["rel"]:
-            return Line("day", rel_day=0 if d["rel"].lower() == "today" else -1)
-        day, md = read_date(d["date"] + (f" {d['year']}" if d["year"] else ""))
-        if day or md:
-            return Line("day", day=day, month_day=md)
+    if (d := day_line(line)) is not None:
+        return d
     if s := _SECTION.match(line):
         name = (s["h"] or s["tag"] or s["dash"] or "").strip()
         return Line("section", text=name)
     if _NOISE.match(line):
         return Line("noise")
-    if (n := _NAME_LINE.match(line)) and _plausible(n["name"]):
+    if (n := _NAME_LINE.match(line)) and _plausible(n["name"], colon=False):
         return Line("name", name=n["name"].lstrip("@"), handle=n["handle"], text=line)
     return Line("text", text=line, edited=edited)

@@ -186,8 +186,8 @@ class TranscriptFormat(Format):
                 continue
             if ln.kind == "noise":
                 continue
-            yield from self._emit(pending, ctx)
             if ln.kind in ("section", "day"):
+                yield from self._emit(pending, ctx)
                 pending = None
                 if ln.kind == "section":
                     channel = ln.text
@@ -197,6 +197,7 @@ class TranscriptFormat(Format):
                     days.separator(ln)
                 continue
             actor, text, attrs = self._who(ln, speaker, header, speakers, pending, before)
+            yield from self._emit(pending, ctx)
             pending = None
             self._skip_before(before, ctx)
             assert ln.stamp is not None
