@@ -120,6 +120,7 @@ _NOISE = re.compile(
     r"|\[?\d{1,2}:\d{2}(?::\d{2})?\]?\s+(?:-!-|\*\*\*|-->|<--)\s.*)$"
 )
 _EDITED = re.compile(r"\s*\((?:edited|modifié|bearbeitet)\)\s*$", re.IGNORECASE)
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")  # Markdown [text](url)
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -187,14 +188,13 @@ def read_date(text: str) -> tuple[date | None, tuple[int, int] | None]:
         mon_word = next((w for w in words if not w.isdigit() and _month(w)), None)
         if mon_word is None or not nums:
             return None, None
-        mon = _month(mon_word)
-        assert mon is not None
+        month = _month(mon_word) or 0
         year = next((n for n in nums if n > 31), None)
-        day = next(n for n in nums if n <= 31)
+        mday = next(n for n in nums if n <= 31)
         if year is None:
-            date(2000, mon, day)  # validates
-            return None, (mon, day)
-        return date(year, mon, day), None
+            date(2000, month, mday)  # validates
+            return None, (month, mday)
+        return date(year, month, mday), None
     except (ValueError, StopIteration):
         return None, None
 
@@ -280,7 +280,7 @@ def classify(raw: str) -> Line:
         return d
     if s := _SECTION.match(line):
         name = (s["h"] or s["tag"] or s["dash"] or "").strip()
-        return Line("section", text=name)
+        return Line("section", text=_LINK.sub(r"\1", name))
     if _NOISE.match(line):
         return Line("noise")
     if (n := _NAME_LINE.match(line)) and _plausible(n["name"], colon=False):
