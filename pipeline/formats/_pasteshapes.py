@@ -189,12 +189,12 @@ def read_date(text: str) -> tuple[date | None, tuple[int, int] | None]:
         if mon_word is None or not nums:
             return None, None
         month = _month(mon_word) or 0
-        year = next((n for n in nums if n > 31), None)
+        written_year = next((n for n in nums if n > 31), None)
         mday = next(n for n in nums if n <= 31)
-        if year is None:
+        if written_year is None:
             date(2000, month, mday)  # validates
             return None, (month, mday)
-        return date(year, month, mday), None
+        return date(written_year, month, mday), None
     except (ValueError, StopIteration):
         return None, None
 

@@ -34,6 +34,13 @@ _STARTS = frozenset({"inline", "header", "irc", "bare", "time"})
 _SECONDS_DATED = re.compile(r"^\[?\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}:\d{2}")
 
 
+def _shift(day: date, days: int) -> date:
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        raise TimeError(f"date out of range: {day} {days:+d} days") from None
+
+
 class _Days:
     """The day of each message of one paste, section by section."""
 
@@ -77,9 +84,9 @@ class _Days:
             cur = self._current()
             if cur is None:
                 return None
-            base = cur + timedelta(days=1) if self.seen else cur
-            self.today = base - timedelta(days=rel)
-        return self.today + timedelta(days=rel)
+            base = _shift(cur, 1) if self.seen else cur
+            self.today = _shift(base, -rel)
+        return _shift(self.today, rel)
 
     def yearless(self, month: int, day: int) -> date | None:
         cur = self._current()
@@ -194,7 +201,10 @@ class TranscriptFormat(Format):
                     days.reset()
                     speaker = header = None
                 else:
-                    days.separator(ln)
+                    try:
+                        days.separator(ln)
+                    except TimeError as e:
+                        ctx.skip(no, str(e))
                 continue
             actor, text, attrs = self._who(ln, speaker, header, speakers, pending, before)
             yield from self._emit(pending, ctx)
