@@ -66,7 +66,7 @@ def test_slack_day_dividers_today_yesterday_and_named_day() -> None:
     ev = run("slack_days.txt", date(2024, 3, 26)).events
     assert [(e.ts, e.actor) for e in ev] == [
         (utc(2024, 3, 26, 22, 50), "Mira Chen"),  # "Yesterday" is --date: the first message's day
-        (utc(2024, 3, 26, 23, 5), "Jon Park"),
+        (utc(2024, 3, 26, 23, 5), "Jon Park"),  # a status emoji after the name
         (utc(2024, 3, 27, 1, 10), "Mira Chen"),  # "Today"
         (utc(2024, 3, 27, 9, 0), "Jon Park"),  # "Wednesday, March 27th"
     ]
@@ -81,11 +81,13 @@ def test_discord_handles_multiline_and_date_separators() -> None:
     assert [(e.ts, e.actor, e.attrs.get("handle")) for e in ev] == [
         (utc(2023, 3, 28, 5, 58), "Ana Ruiz", "anar"),
         (utc(2023, 3, 28, 6, 20), "Bo", "bo_ops"),
+        (utc(2023, 3, 28, 6, 20), "Ana Ruiz", "anar"),  # untimed "Name (handle): text"
         (utc(2023, 3, 28, 6, 51), "Ana Ruiz", "anar"),
         (utc(2023, 3, 28, 16, 5), "Bo", "bo_ops"),  # "--- March 28, 2023 ---"
         (utc(2023, 3, 28, 16, 30), "Ana Ruiz", "anar"),
     ]
     assert ev[0].text == "build farm is flagging the windows zip as a trojan, users report it too"
+    assert ev[2].text == "thanks, I will tell the users" and ev[2].ts_inferred
 
 
 def test_discord_today_yesterday_and_dated_headers() -> None:

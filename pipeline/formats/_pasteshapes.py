@@ -36,7 +36,8 @@ STAMP = (
 _NOT_LEVEL = r"(?!(?i:info|warn|warning|error|err|debug|trace|fatal|crit|critical|notice)\b)"
 # A display name: up to four words, starting with a letter; "(handle)" may follow.
 NAME = _NOT_LEVEL + r"@?[^\W\d_][\w.'\-]*(?: [\w.'\-]+){0,3}"
-WHO = rf"(?P<name>{NAME})(?:\s+\((?P<handle>[^()\s]{{1,40}})\))?"
+# Slack may copy a status emoji after the name: "Katharine :palm_tree: [8:27 AM]".
+WHO = rf"(?P<name>{NAME})(?:\s+\((?P<handle>[^()\s]{{1,40}})\))?(?:\s+:[\w+\-]+:)?"
 _DASH = r"(?:\s+[—–-]\s*|,\s*|\s+)"
 
 # Message starts, most specific first.
@@ -63,6 +64,8 @@ _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("time", re.compile(rf"^(?P<stamp>{STAMP})$")),
 )
 _NAME_LINE = re.compile(rf"^{WHO}\s*$")
+# "Greg Spencer (gspencergoog): text" without a stamp (a speaker already met may continue)
+_HANDLE_LINE = re.compile(rf"^{WHO}:\s+(?P<text>\S.*)$")
 # Words that end a sentence, not a name: "back at 3:00", "deploy by 14:00".
 _STOP = frozenset(
     [
@@ -121,7 +124,7 @@ _NOISE = re.compile(
 )
 _EDITED = re.compile(r"\s*\((?:edited|modifié|bearbeitet)\)\s*$", re.IGNORECASE)
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")  # Markdown [text](url)
-_MONTHS = {
+MONTHS = {
     m: i
     for i, m in enumerate(
         ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
@@ -142,7 +145,7 @@ class Stamp:
 
 @dataclass(frozen=True)
 class Line:
-    kind: str  # inline, header, bare, time, section, day, noise, name, text
+    kind: str  # inline, header, bare, time, section, day, noise, name, said, text
     stamp: Stamp | None = None
     name: str | None = None
     handle: str | None = None
@@ -166,7 +169,7 @@ def _plausible(name: str, colon: bool = True) -> bool:
 
 
 def _month(text: str) -> int | None:
-    return _MONTHS.get(text[:3].lower())
+    return MONTHS.get(text[:3].lower())
 
 
 def read_date(text: str) -> tuple[date | None, tuple[int, int] | None]:
@@ -283,6 +286,8 @@ def classify(raw: str) -> Line:
         return Line("section", text=_LINK.sub(r"\1", name))
     if _NOISE.match(line):
         return Line("noise")
+    if (h := _HANDLE_LINE.match(line)) and h["handle"] and _plausible(h["name"]):
+        return Line("said", name=h["name"].lstrip("@"), handle=h["handle"], text=line)
     if (n := _NAME_LINE.match(line)) and _plausible(n["name"], colon=False):
         return Line("name", name=n["name"].lstrip("@"), handle=n["handle"], text=line)
     return Line("text", text=line, edited=edited)

@@ -182,7 +182,14 @@ class TranscriptFormat(Format):
             if not raw.strip():
                 continue
             ln = classify(raw)
-            if ln.kind in ("text", "name"):
+            if ln.kind == "said" and ln.name in speakers and last_ts is not None:
+                # an untimed "Name (handle): text" of a known speaker: a new message, same time
+                yield from self._emit(pending, ctx)
+                attrs = {"handle": ln.handle or "", "channel": channel, "time_written": "none"}
+                text = ln.text.split(":", 1)[1].strip()
+                pending = _Msg(no, ln.name, last_ts, True, [text], attrs)
+                continue
+            if ln.kind in ("text", "name", "said"):
                 if pending is None:
                     before.append((no, ln))
                 else:

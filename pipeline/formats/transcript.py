@@ -16,17 +16,12 @@ from ..models import Event
 from ..timeparse import ClockSequence, TimeError, parse_clock, parse_ts
 from . import Format, ParseContext, Source, register
 from ._chatutil import NEEDS_DATE, NeedsDate, date_from_name, line_score, message, utc_or_tz
+from ._pasteshapes import MONTHS
 
 NEEDS_START = "needs --meeting-start"
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
 
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
-    )
-}
 _I_MARK = re.compile(
     r"^--- (?:Log opened|Day changed) \w{3} (?P<mon>\w{3}) (?P<day>\d{1,2})"
     r"(?: [\d:]+)? (?P<year>\d{4})"
@@ -109,7 +104,7 @@ class IrcFormat(Format):
                 continue
             mark = _I_MARK.match(line)
             if mark:
-                mon = _MONTHS.get(mark["mon"].lower())
+                mon = MONTHS.get(mark["mon"].lower())
                 if mon:
                     clock.set_day(date(int(mark["year"]), mon, int(mark["day"])))
                 continue
