@@ -62,6 +62,23 @@ def test_slack_copy_relative_stamp_edited_reactions_replies() -> None:
     assert ev[1].attrs["edited"] == "true"  # "(edited)" is a marker, not text
 
 
+def test_slack_messy_copy_code_block_thread_chrome_and_short_times() -> None:
+    res = run("slack_messy.txt", date(2026, 2, 8), "Europe/Berlin")
+    ev = res.events
+    assert [(e.ts, e.actor) for e in ev] == [
+        (utc(2026, 2, 8, 20, 2), "Jo Bauer"),  # "Jo Bauer  9:02 PM", Berlin
+        (utc(2026, 2, 8, 20, 5), "Kim Lee"),
+        (utc(2026, 2, 8, 20, 6), "Kim Lee"),  # a lone "9:06" under a PM message: 21:06
+        (utc(2026, 2, 8, 20, 30), "Jo Bauer"),
+        (utc(2026, 2, 8, 22, 52), "Kim Lee"),
+        (utc(2026, 2, 8, 23, 55), "Kim Lee"),  # "Today" after 11:52 PM: the next day
+    ]
+    first = ev[0].text
+    assert "payments-api: upstream timeout" in first  # a log line in ``` is message text
+    assert not any(w in first for w in ("replies", "View thread", "Last reply", ":eyes: 3"))
+    assert {e.attrs["channel"] for e in ev} == {"#inc-2231-payments"}
+
+
 def test_slack_day_dividers_today_yesterday_and_named_day() -> None:
     ev = run("slack_days.txt", date(2024, 3, 26)).events
     assert [(e.ts, e.actor) for e in ev] == [

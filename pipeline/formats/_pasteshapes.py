@@ -138,6 +138,7 @@ class Stamp:
 
     clock: time | None
     day: date | None = None  # full date written in the stamp
+    ampm: bool = False  # a 12-hour clock with its AM/PM
     month_day: tuple[int, int] | None = None  # a date without its year
     rel_day: int | None = None  # Today 0, Yesterday -1
     iso: str | None = None  # a full ISO stamp with its zone: read as is
@@ -218,16 +219,17 @@ def read_stamp(text: str) -> Stamp | None:
         clock = parse_clock(m.group(1))
     except TimeError:
         return None
+    ampm = bool(re.search(r"[AaPp]\.?[Mm]", m.group(1)))
     prefix = re.sub(r"(?:,|\s+at|,\s+at|\s|T)\s*$", "", t[: m.start()]).strip()
     prefix = re.sub(rf"^{_WDAY}\s*", "", prefix)
     if not prefix:
-        return Stamp(clock)
+        return Stamp(clock, ampm=ampm)
     if re.fullmatch(_REL_DAY, prefix):
-        return Stamp(clock, rel_day=0 if prefix.lower() == "today" else -1)
+        return Stamp(clock, ampm=ampm, rel_day=0 if prefix.lower() == "today" else -1)
     day, md = read_date(prefix)
     if day is None and md is None:
         return None
-    return Stamp(clock, day=day, month_day=md)
+    return Stamp(clock, day=day, month_day=md, ampm=ampm)
 
 
 def day_line(line: str) -> Line | None:

@@ -51,6 +51,7 @@ class _Days:
         self.today: date | None = None  # what "Today" means in this section
         self.seen = False  # a message was placed in this section
         self.warned = False
+        self.twelve = False  # the paste writes 12-hour clocks
         self.reset()
 
     def reset(self) -> None:
@@ -115,8 +116,16 @@ class _Days:
         self.separator(stamp)
         if self.seq is None or stamp.clock is None:
             raise NeedsDate
+        clock = stamp.clock
+        if stamp.ampm:
+            self.twelve = True
+        elif self.twelve and 1 <= clock.hour < 12 and self.seq.last is not None:
+            # Slack's "9:06" under "Kim Lee  9:05 PM": the same half of the day
+            pm = clock.replace(hour=clock.hour + 12)
+            if self.seq.last.hour >= 12 and pm >= self.seq.last:
+                clock = pm
         self.seen = True
-        return self.seq.at(stamp.clock), True
+        return self.seq.at(clock), True
 
 
 @dataclass
@@ -156,7 +165,7 @@ def _sniff_counts(head: str) -> tuple[int, int, int]:
 def paste_sniff(head: str) -> int:
     """40..70 by the share of the head read, when chat shapes dominate it."""
     starts, read, total = _sniff_counts(head)
-    if starts < 3 or starts * 7 < total:
+    if starts < 3 or starts * 12 < total:
         return 0
     return 40 + int(30 * read / total)
 
@@ -178,10 +187,13 @@ class TranscriptFormat(Format):
         header: str | None = None  # of the last header line (a desktop copy)
         speakers: set[str] = set()
         last_ts: datetime | None = None
+        fenced = False  # inside a ``` code block pasted in a message: all text
         for no, raw in enumerate(src.text.splitlines(), 1):
             if not raw.strip():
                 continue
-            ln = classify(raw)
+            ln = classify(raw) if not fenced else Line("text", text=raw.strip())
+            if pending is not None and raw.count("```") % 2:
+                fenced = not fenced
             if ln.kind == "said" and ln.name in speakers and last_ts is not None:
                 # an untimed "Name (handle): text" of a known speaker: a new message, same time
                 yield from self._emit(pending, ctx)
