@@ -270,6 +270,20 @@ def test_notes_dated_times_and_document_zone() -> None:
     assert "wrong host" in ev[1].text and "data loss" in ev[1].text
 
 
+def test_notes_day_headings_br_breaks_and_ambiguous_document_zone() -> None:
+    ev = run("notes_days.txt", date(2023, 3, 26), "America/Los_Angeles").events
+    assert [(e.ts, e.attrs.get("time_written")) for e in ev] == [
+        (utc(2023, 3, 26, 20, 2), "13:02"),  # "PST/PDT" names no one zone: --tz (PDT here)
+        (utc(2023, 3, 27, 3, 57), "20:57"),  # "<br>" separates entries
+        (utc(2023, 3, 27, 5, 10), "22:10"),
+        (utc(2023, 3, 27, 15, 5), "08:05"),  # "### 2023-03-27"
+        (utc(2023, 3, 27, 20, 4), "13:04"),
+        (utc(2023, 3, 27, 20, 4), None),  # "## Lessons" paragraph: previous time, inferred
+    ]
+    assert "at 10:42 in some other zone" in ev[1].text  # a time inside a sentence stays in it
+    assert all(e.ts_inferred for e in ev) and "---" not in [e.text for e in ev]
+
+
 def test_notes_need_a_day() -> None:
     res = run("notes_update.txt")
     assert res.events == [] and res.files[0].skipped[-1].reason.endswith("need --date")

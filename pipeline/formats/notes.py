@@ -34,10 +34,14 @@ _WHEN = re.compile(
     rf"(?<![\w:./-])(?:(?P<date>\d{{4}}[-/]\d{{2}}[-/]\d{{2}}|{DATE})(?:,?\s+(?:at\s+)?|T))?"
     rf"(?P<clock>{_CLOCK})(?![\w:])(?:-ish)?(?:\s*\(?(?P<zone>{_ZONE})\)?(?![\w]))?"
 )
-# A time leads a note when only a few words come before it ("Update 18:14 UTC:").
+# A time leads a note when only a few words come before it ("Update 18:14 UTC:"); a
+# line starts a new note when at most one word does (not "their machine at 10:42").
 _LEAD = re.compile(r"^[*_`~\[(]*(?:[A-Za-z]+\s+){0,3}[*_`(~]*$")
+_LEAD1 = re.compile(r"^[*_`~\[(]*(?:[A-Za-z]+\s+)?[*_`(~]*$")
 _AT = re.compile(r"\b(?:at|around|about|approx\.?|approximately|by|since|until|@|~)\s*$", re.I)
-_DOC_ZONE = re.compile(r"\btimes?\b[^.\n]{0,25}?\b(?P<zone>UTC|GMT|[A-Z]{2,4}T)\b")
+# "all times UTC" names the zone of the whole document ("PST/PDT" names none: --tz).
+_DOC_ZONE = re.compile(r"\btimes?\b[^.\n]{0,25}?\b(?<!/)(?P<zone>UTC|GMT|[A-Z]{2,4}T)\b(?!\s*/)")
+_BR = re.compile(r"<br\s*/?>[ \t]*", re.I)  # Markdown exported from a document editor
 _LOG_START = re.compile(
     r"^(?:\[?\d{4}[-/]\d{2}[-/]\d{2}[ T]\d{1,2}:\d{2}:\d{2}|[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}"
     r"|\[\d{1,2}:\d{2}(?::\d{2})?\])"
@@ -70,6 +74,8 @@ def find_when(text: str, lead_only: bool = False) -> _When | None:
     """The time a note is about: one that leads it, or one after "at"/"around"."""
     for m in _WHEN.finditer(text[:400]):
         before = text[: m.start()]
+        if lead_only and not _LEAD1.match(before) or _AT.search(before) and lead_only:
+            continue
         if not (_LEAD.match(before) or (not lead_only and _AT.search(before))):
             continue
         try:
@@ -150,7 +156,7 @@ class NotesFormat(Format):
         doc_zone: tzinfo | None = None
         section = ""
         last: datetime | None = None
-        for no, text, heading in _blocks(src.text):
+        for no, text, heading in _blocks(_BR.sub("\n", src.text)):
             if (z := _DOC_ZONE.search(text)) and (found := zone_of(z["zone"])):
                 doc_zone = found
             if (d := day_line(text)) is not None:
@@ -158,6 +164,8 @@ class NotesFormat(Format):
                 if day is not None:
                     seq = _set_day(seq, day, ctx)
                 continue
+            if not any(c.isalnum() for c in text):
+                continue  # a rule (---) or a lone bullet: structure, not a note
             when = find_when(text)
             if heading and when is None:
                 section = text[:80]
