@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.condense import condense
 from pipeline.facts import compute
-from pipeline.formats import detect
+from pipeline.formats import ParseContext, Source, detect, load_all
 from pipeline.ingest import IngestOptions, IngestResult, InputError, ingest
 from pipeline.models import Event
 from pipeline.normalize import normalize
@@ -325,3 +325,21 @@ def test_shared_real_incident_detected_on_the_right_day(folder: str) -> None:
     assert min(e.ts.astimezone(ZoneInfo(truth["tz"])).date() for e in ev) == date.fromisoformat(
         truth["date"]
     )
+
+
+def test_the_format_that_reads_more_of_the_head_wins() -> None:
+    irc = (DATA / "chat" / "irssi.log").read_text()
+    fmt = detect(irc, "irssi.log")
+    assert fmt is not None and fmt.name == "irc"  # a whole IRC log: IRC reads all of it
+    msgs = "\n".join(f"2{i}:5{i} <alice> step {i}" for i in range(4))
+    pasted = f"# channel: #ops\n{msgs}\n# channel: #db\n{msgs}\n"
+    fmt = detect(pasted, "paste.txt")
+    assert fmt is not None and fmt.name == "transcript"  # the paste also reads the sections
+    got = ingest_text(pasted, date(2026, 2, 8))
+    assert [e.attrs["channel"] for e in got][::4] == ["#ops", "#db"]
+    assert got[4].ts == utc(2026, 2, 8, 20, 50)  # the second channel starts again on --date
+
+
+def ingest_text(text: str, day: date) -> list[Event]:
+    ctx = ParseContext(path="paste.txt", anchor_date=day)
+    return list(load_all()["transcript"].parse(Source("paste.txt", text=text), ctx))
