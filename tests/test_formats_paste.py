@@ -343,3 +343,15 @@ def test_the_format_that_reads_more_of_the_head_wins() -> None:
 def ingest_text(text: str, day: date) -> list[Event]:
     ctx = ParseContext(path="paste.txt", anchor_date=day)
     return list(load_all()["transcript"].parse(Source("paste.txt", text=text), ctx))
+
+
+def test_no_event_before_the_section_anchor() -> None:
+    text = "--- March 26, 2023 ---\n[9:00 AM]a: early\n[10:00 AM]b: later\n[8:00 AM]a: x\n"
+    ctx = ParseContext(path="paste.txt", anchor_date=date(2023, 3, 27))
+    got = list(load_all()["transcript"].parse(Source("paste.txt", text=text), ctx))
+    assert [e.ts for e in got] == [
+        utc(2023, 3, 27, 9),
+        utc(2023, 3, 27, 10),
+        utc(2023, 3, 27, 8),  # two hours back: still the same day (3 h make a rollover)
+    ]
+    assert any("before --date" in w for w in ctx.warnings)
