@@ -217,6 +217,20 @@ def test_title_and_stray_lines_before_the_first_message() -> None:
     assert fmt is not None and fmt.name == "transcript"
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "14:03:2{n} web01 kernel: eth0 link down",
+        "2026-02-08 14:03:2{n} app.worker: job {n} done",
+        "2026-02-08 14:03:2{n},123 ERROR Pool: timeout after 30s, the request was dropped",
+    ],
+)
+def test_log_lines_are_neither_chat_nor_notes(line: str) -> None:
+    head = "\n".join(line.format(n=n) for n in range(8)) + "\n"
+    fmt = detect(head, "app.log")
+    assert fmt is None or fmt.name not in ("transcript", "notes")
+
+
 def test_notes_steal_neither_logs_nor_chat() -> None:
     for p in sorted((DATA / "logs").rglob("*")):
         if p.is_file() and p.suffix not in (".gz", ".zip", ".md"):

@@ -31,7 +31,8 @@ from ._pasteshapes import Line, Stamp, classify
 
 ROLLOVER = timedelta(hours=3)  # "a few hours" back: the chat went past midnight
 _STARTS = frozenset({"inline", "header", "irc", "bare", "time"})
-_SECONDS_DATED = re.compile(r"^\[?\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}:\d{2}")
+# A stamp with seconds opening the line: dated ("2026-02-08 14:03:22") or bare ("14:03:22").
+_SECONDS = re.compile(r"^(?:\[?\d{4}-\d{2}-\d{2}[ T]|(?=\d))\d{1,2}:\d{2}:\d{2}")
 
 
 def _shift(day: date, days: int) -> date:
@@ -142,7 +143,7 @@ class _Msg:
 def _looks_like_log(raw: str, ln: Line) -> bool:
     """``2026-02-08 14:03:22 web01 kernel: x`` is a log line, not alice speaking."""
     name = ln.name or ""
-    return bool(_SECONDS_DATED.match(raw.strip())) and (" " in name or "." in name)
+    return bool(_SECONDS.match(raw.strip())) and (" " in name or "." in name)
 
 
 def _sniff_counts(head: str) -> tuple[int, int, int]:
