@@ -68,8 +68,11 @@ _NAME_LINE = re.compile(rf"^{WHO}\s*$")
 _HANDLE_LINE = re.compile(rf"^{WHO}:\s+(?P<text>\S.*)$")
 # Words that end a sentence, not a name: "back at 3:00", "deploy by 14:00".
 _STOP = frozenset(
-    "at by to until till since from around before after is was on in the of for about "
-    "and or but if when then now ok yes no".split()
+    re.findall(
+        r"\w+",
+        "at by to until till since from around before after is was on in the of for about "
+        "and or but if when then now ok yes no",
+    )
 )
 _ZONE_WORD = re.compile(
     r"^(?:UTC|GMT|Z|[ECMPAH][SD]T|CES?T|EES?T|WES?T|BST|IST|JST|KST|AE[SD]T|NZ[SD]T)$"
