@@ -79,6 +79,23 @@ def test_slack_messy_copy_code_block_thread_chrome_and_short_times() -> None:
     assert {e.attrs["channel"] for e in ev} == {"#inc-2231-payments"}
 
 
+def test_slack_quoted_paste_of_three_channels() -> None:
+    ev = run("slack_quoted_channels.txt", date(2019, 3, 26), "America/Los_Angeles").events
+    assert [(e.ts.strftime("%H:%M"), e.actor, e.attrs["channel"]) for e in ev] == [
+        ("13:27", "lena", "#sig-testing chat log"),
+        ("13:27", "lena", "#sig-testing chat log"),
+        ("14:16", "Omar", "#sig-testing chat log"),  # "[07:16 AM]", quote marker gone
+        ("14:21", "Omar", "#sig-testing chat log"),
+        ("14:21", "Omar", "#sig-testing chat log"),  # "[3 hours ago]"
+        ("14:22", "Omar", "#testing-ops chat log"),
+        ("14:37", "lena", "#testing-ops chat log"),  # "joined #testing-ops along with ..." dropped
+        ("15:10", "Omar", "#testing-ops chat log"),
+        ("15:23", "fejta", "#testing-ops postmortem thread"),
+    ]
+    assert ev[0].attrs["edited"] == "true" and ev[0].text.endswith("related to the id change?")
+    assert '"level":"fatal"' in ev[5].text
+
+
 def test_slack_day_dividers_today_yesterday_and_named_day() -> None:
     ev = run("slack_days.txt", date(2024, 3, 26)).events
     assert [(e.ts, e.actor) for e in ev] == [
@@ -194,6 +211,8 @@ def test_two_channels_each_clock_starts_from_the_anchor() -> None:
     [
         "slack_relative.txt",
         "slack_days.txt",
+        "slack_messy.txt",
+        "slack_quoted_channels.txt",
         "discord_multiday.txt",
         "discord_today.txt",
         "teams_copy.txt",

@@ -95,7 +95,8 @@ _DAY = re.compile(
 _NOISE = re.compile(
     r"^(?:\d+\s+repl(?:y|ies)\b.*|View thread|Last reply\b.*|New messages?|New|Reply"
     r"|(?:(?::[\w+\-']+:|[^\w\s\d]{1,4})\s*\d+\s*)+"  # reactions: ":+1: 3", "👍 2"
-    r"|\[?\d{1,2}:\d{2}(?::\d{2})?\]?\s+(?:-!-|\*\*\*|-->|<--)\s.*)$"
+    r"|\[?\d{1,2}:\d{2}(?::\d{2})?\]?\s+(?:-!-|\*\*\*|-->|<--)\s.*"  # IRC joins, modes
+    r"|(?:joined|left)\s+#[\w.\-]+(?:\s+along with\s.{1,80})?\.?)$"  # Slack membership
 )
 _EDITED = re.compile(r"\s*\((?:edited|modifié|bearbeitet)\)\s*$", re.IGNORECASE)
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")  # Markdown [text](url)
