@@ -40,7 +40,10 @@ _LEAD = re.compile(r"^[*_`~\[(]*(?:[A-Za-z]+\s+){0,3}[*_`(~]*$")
 _LEAD1 = re.compile(r"^[*_`~\[(]*(?:[A-Za-z]+\s+)?[*_`(~]*$")
 _AT = re.compile(r"\b(?:at|around|about|approx\.?|approximately|by|since|until|@|~)\s*$", re.I)
 # "all times UTC" names the zone of the whole document ("PST/PDT" names none: --tz).
-_DOC_ZONE = re.compile(r"\btimes?\b[^.\n]{0,25}?\b(?<!/)(?P<zone>UTC|GMT|[A-Z]{2,4}T)\b(?!\s*/)")
+_DOC_ZONE = re.compile(
+    r"(?:\b(?i:times|time\s?zone)\b[^.\n]{0,25}?|\b(?i:timeline)\s*\(\s*)"
+    r"\b(?<!/)(?P<zone>UTC|GMT|[A-Z]{2,4}T)\b(?!\s*/)"
+)
 _BR = re.compile(r"<br\s*/?>[ \t]*", re.I)  # Markdown exported from a document editor
 _LOG_START = re.compile(
     r"^(?:\[?\d{4}[-/]\d{2}[-/]\d{2}[ T]\d{1,2}:\d{2}:\d{2}|[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}"
