@@ -152,7 +152,11 @@ def load(paths: list[str], opts: Options) -> Loaded:
 def prepare(paths: list[str], opts: Options, *, budget_tokens: int = 6000) -> Prepared:
     loaded = load(paths, opts)
     if not loaded.result.events:
-        raise ingest.InputError("no events found in the inputs (check the paths and formats)")
+        why = loaded.result.warnings  # e.g. a time-only paste without --date
+        raise ingest.InputError(
+            "no events found in the inputs"
+            + (f": {why[0]}" if why else " (check the paths and formats)")
+        )
     norm = loaded.norm
     if not norm.events:
         raise ingest.InputError("no events left inside the --since/--until window")

@@ -317,9 +317,16 @@ def test_notes_day_headings_br_breaks_and_ambiguous_document_zone() -> None:
     assert all(e.ts_inferred for e in ev) and "---" not in [e.text for e in ev]
 
 
-def test_notes_need_a_day() -> None:
+def test_notes_and_pastes_need_a_day() -> None:
+    res = run("teams_copy.txt")
+    assert (
+        res.events == [] and res.files[0].skipped[0].reason == "time-only transcript needs --date"
+    )
     res = run("notes_update.txt")
-    assert res.events == [] and res.files[0].skipped[-1].reason.endswith("need --date")
+    assert res.events == [] and res.files[0].skipped[0].reason.endswith("need --date")
+    args = ["--chat", str(PASTE / "notes_update.txt"), "--dry-run", "--llm", "offline"]
+    got = CliRunner().invoke(main, args)
+    assert got.exit_code == 2 and "need --date" in got.output  # the reason, in one line
 
 
 def test_notes_flow_through_condense_and_facts() -> None:

@@ -159,6 +159,7 @@ class NotesFormat(Format):
         doc_zone: tzinfo | None = None
         section = ""
         last: datetime | None = None
+        before: list[int] = []
         for no, text, heading in _blocks(_BR.sub("\n", src.text)):
             if (z := _DOC_ZONE.search(text)) and (found := zone_of(z["zone"])):
                 doc_zone = found
@@ -176,7 +177,7 @@ class NotesFormat(Format):
             attrs = {"section": section}
             if when is None:
                 if last is None:
-                    ctx.skip(no, "text before the first time")
+                    before.append(no)  # reported after a "needs --date", which explains more
                     continue
                 ts, inferred = last, True
             else:
@@ -184,7 +185,7 @@ class NotesFormat(Format):
                     seq, ts = _at(seq, when, doc_zone, ctx)
                 except NeedsDate:
                     ctx.skip(None, NEEDS_DATE_NOTES)
-                    return
+                    break
                 except TimeError as e:
                     ctx.skip(no, str(e))
                     continue
@@ -204,6 +205,8 @@ class NotesFormat(Format):
             )
             if ev is not None:
                 yield ev
+        for no in before:
+            ctx.skip(no, "text before the first time")
 
 
 def _yearless(
