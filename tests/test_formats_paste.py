@@ -57,6 +57,7 @@ def test_slack_copy_relative_stamp_edited_reactions_replies() -> None:
         (utc(2026, 2, 8, 9, 40), "carol", "rolled back the payments deploy"),
         (utc(2026, 2, 8, 9, 41), "carol", "errors are going down"),  # "[9:41 AM] ..." follow-up
         (utc(2026, 2, 8, 10, 2), "alice", "confirmed fixed"),
+        (utc(2026, 2, 8, 10, 5), "dana lee", "thanks all, closing"),  # lowercase, bracketed
     ]
     assert ev[1].ts_inferred and ev[1].attrs["time_written"] == "relative"
     assert ev[1].attrs["edited"] == "true"  # "(edited)" is a marker, not text

@@ -38,7 +38,6 @@ _NOT_LEVEL = r"(?!(?i:info|warn|warning|error|err|debug|trace|fatal|crit|critica
 NAME = _NOT_LEVEL + r"@?[^\W\d_][\w.'\-]*(?: [\w.'\-]+){0,3}"
 # Slack may copy a status emoji after the name: "Katharine :palm_tree: [8:27 AM]".
 WHO = rf"(?P<name>{NAME})(?:\s+\((?P<handle>[^()\s]{{1,40}})\))?(?:\s+:[\w+\-]+:)?"
-_DASH = r"(?:\s+[—–-]\s*|,\s*|\s+)"
 
 # Message starts, most specific first.
 _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -50,12 +49,14 @@ _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     # Name [1:04 PM]: text     Name (1:04 PM): text (Zulip)
     ("inline", re.compile(rf"^{WHO}\s*[\[(](?P<stamp>{STAMP})[\])]:?\s+(?P<text>\S.*)$")),
-    # Slack: "Name [1:26 PM]" / "Name  9:18 AM"; Discord: "Name — Today at 1:04 PM";
-    # Google Chat: "Name, 1:04 PM"; Zulip archive: "Name (Feb 26 2018 at 18:21):"
-    ("header", re.compile(rf"^{WHO}{_DASH}\[?(?P<stamp>{STAMP})\]?\s*$")),
+    # Slack: "Name [1:26 PM]"; Discord: "Name — Today at 1:04 PM"; Google Chat: "Name, 1:04 PM";
+    # Zulip archive: "Name (Feb 26 2018 at 18:21):"
+    ("header", re.compile(rf"^{WHO}\s*\[(?P<stamp>{STAMP})\]\s*$")),
+    ("header", re.compile(rf"^{WHO}(?:\s+[—–-]\s*|,\s*)(?P<stamp>{STAMP})\s*$")),
     ("header", re.compile(rf"^{WHO}\s*\((?P<stamp>{STAMP})\):?\s*$")),
-    # Teams: "[3/27 1:04 PM] Name"; DiscordChatExporter text: "[27-Mar-23 1:04 PM] Name"
-    ("header", re.compile(rf"^\[(?P<stamp>{STAMP})\]\s+{WHO}\s*$")),
+    # Slack: "Name  9:18 AM"; Teams: "[3/27 1:04 PM] Name"; DiscordChatExporter: "[27-Mar-23 1:04 PM] Name"
+    ("header", _BARE_HEADER := re.compile(rf"^{WHO}\s+(?P<stamp>{STAMP})\s*$")),
+    ("header", _STAMP_FIRST := re.compile(rf"^\[(?P<stamp>{STAMP})\]\s+{WHO}\s*$")),
     # 14:03 alice: text    2026-02-08 14:03 alice: text    27/03/2023, 13:04 - Name: text
     ("inline", re.compile(rf"^(?P<stamp>{STAMP})\s*(?:[-–—|]\s*)?{WHO}\s*:\s+(?P<text>.*)$")),
     # [2:04 PM] text   (a follow-up of the last speaker in a desktop copy)
@@ -245,7 +246,8 @@ def classify(raw: str) -> Line:
             name = name.lstrip("@")
             if _BADGE.search(name):
                 name, bot = _BADGE.sub("", name), True
-            if not _plausible(name, colon=kind != "header"):
+            # Without a bracket, dash or colon around it, a name must look like one.
+            if not _plausible(name, colon=pat not in (_BARE_HEADER, _STAMP_FIRST)):
                 continue
         return Line(
             kind,
