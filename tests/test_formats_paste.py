@@ -396,3 +396,17 @@ def test_no_event_before_the_section_anchor() -> None:
         utc(2023, 3, 27, 8),  # two hours back: still the same day (3 h make a rollover)
     ]
     assert any("before --date" in w for w in ctx.warnings)
+
+
+def test_notes_regional_zone_follows_daylight_saving(tmp_path: Path) -> None:
+    doc = tmp_path / "notes.txt"
+    doc.write_text(
+        "Timeline, all times PT.\n\n"
+        "- 2023-08-25 15:27 - a DNS change is submitted with a wrong record set\n"
+        "- 2023-12-01 09:00 - follow-up review of the DNS change process\n"
+    )
+    ev = ingest([str(doc)], IngestOptions(tz=ZoneInfo("Asia/Tokyo"))).events
+    assert [(e.ts, e.ts_inferred) for e in ev] == [
+        (utc(2023, 8, 25, 22, 27), False),  # PDT in August
+        (utc(2023, 12, 1, 17, 0), False),  # PST in December
+    ]

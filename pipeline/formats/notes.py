@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from functools import cache
+from zoneinfo import ZoneInfo
 
 from ..models import Event
 from ..timeparse import ClockSequence, TimeError, combine, parse_clock
@@ -42,7 +43,7 @@ _AT = re.compile(r"\b(?:at|around|about|approx\.?|approximately|by|since|until|@
 # "all times UTC" names the zone of the whole document ("PST/PDT" names none: --tz).
 _DOC_ZONE = re.compile(
     r"(?:\b(?i:times|time\s?zone)\b[^.\n]{0,25}?|\b(?i:timeline)\s*\(\s*)"
-    r"\b(?<!/)(?P<zone>UTC|GMT|[A-Z]{2,4}T)\b(?!\s*/)"
+    r"\b(?<!/)(?P<zone>UTC|GMT|[A-Z]{1,4}T)\b(?!\s*/)"
 )
 _BR = re.compile(r"<br\s*/?>[ \t]*", re.I)  # Markdown exported from a document editor
 _LOG_START = re.compile(
@@ -55,11 +56,18 @@ _LEVEL = re.compile(
 _PROSE = re.compile(r"^[A-Za-z\"'(][^={}<>]*$")
 
 
+# "PT" and friends name a region's local time, summer or winter: its IANA zone.
+_REGIONAL = {"PT": "America/Los_Angeles", "MT": "America/Denver", "CT": "America/Chicago",
+             "ET": "America/New_York"}  # fmt: skip
+
+
 @cache
 def zone_of(word: str) -> tzinfo | None:
     """The zone an abbreviation or offset names (``PDT``, ``CET``, ``UTC+2``), or None."""
     from dateparser.timezone_parser import pop_tz_offset_from_string
 
+    if word in _REGIONAL:
+        return ZoneInfo(_REGIONAL[word])
     rest, tz = pop_tz_offset_from_string(f"00:00 {word}")
     return tz if tz is not None and not rest.strip(" 0:") else None
 
@@ -77,9 +85,7 @@ def find_when(text: str, lead_only: bool = False) -> _When | None:
     """The time a note is about: one that leads it, or one after "at"/"around"."""
     for m in _WHEN.finditer(text[:400]):
         before = text[: m.start()]
-        if lead_only and not _LEAD1.match(before) or _AT.search(before) and lead_only:
-            continue
-        if not (_LEAD.match(before) or (not lead_only and _AT.search(before))):
+        if not (_LEAD1.match(before) if lead_only else _LEAD.match(before) or _AT.search(before)):
             continue
         try:
             clock = parse_clock(m["clock"])
