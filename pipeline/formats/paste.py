@@ -137,7 +137,7 @@ class _Msg:
     inferred: bool
     parts: list[str] = field(default_factory=list)
     attrs: dict[str, str] = field(default_factory=dict)
-    last_name: bool = False  # the last part is a lone name line (maybe a next header)
+    last_name: str | None = None  # the last part is a lone name line (maybe a next header)
 
 
 def _looks_like_log(raw: str, ln: Line) -> bool:
@@ -207,7 +207,7 @@ class TranscriptFormat(Format):
                     before.append((no, ln))
                 else:
                     pending.parts.append(ln.text)
-                    pending.last_name = ln.kind == "name"
+                    pending.last_name = ln.name if ln.kind == "name" else None
                     if ln.edited:
                         pending.attrs["edited"] = "true"
                 continue
@@ -277,7 +277,8 @@ class TranscriptFormat(Format):
         if ln.kind == "time":
             # "Alice Smith" then "10:42 AM": a two-line header.
             if pending is not None and pending.last_name and len(pending.parts) > 1:
-                return pending.parts.pop(), "", attrs
+                pending.parts.pop()
+                return pending.last_name, "", attrs
             if pending is None and before and before[-1][1].kind == "name":
                 return before.pop()[1].name, "", attrs
             return speaker, "", attrs
