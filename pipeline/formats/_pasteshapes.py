@@ -36,7 +36,7 @@ STAMP = (
 _NOT_LEVEL = r"(?!(?i:info|warn|warning|error|err|debug|trace|fatal|crit|critical|notice)\b)"
 # A display name: up to four words, starting with a letter; "(handle)" may follow.
 NAME = _NOT_LEVEL + r"@?[^\W\d_][\w.'\-]*(?: [\w.'\-]+){0,3}"
-# Slack may copy a status emoji after the name: "Katharine :palm_tree: [8:27 AM]".
+# Slack may copy a status emoji after the name: "Alice :palm_tree: [8:27 AM]".
 WHO = rf"(?P<name>{NAME})(?:\s+\((?P<handle>[^()\s]{{1,40}})\))?(?:\s+:[\w+\-]+:)?"
 
 # Message starts, most specific first.
