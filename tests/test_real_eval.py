@@ -3,31 +3,19 @@ incidents when ../shared/real-incidents is present."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from pipeline.models import Event, EventKind
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_real_eval", ROOT / "bench" / "real_eval.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-real_eval = _load()
+sys.path.insert(0, str(ROOT / "bench"))  # bench/ holds scripts, not a package
+real_eval = importlib.import_module("real_eval")
+sys.path.remove(str(ROOT / "bench"))
 
 
 def _event(kind: EventKind, actor: str | None, minute: int) -> Event:
