@@ -152,7 +152,11 @@ def load(paths: list[str], opts: Options) -> Loaded:
 def prepare(paths: list[str], opts: Options, *, budget_tokens: int = 6000) -> Prepared:
     loaded = load(paths, opts)
     if not loaded.result.events:
-        raise ingest.InputError("no events found in the inputs (check the paths and formats)")
+        why = loaded.result.warnings  # e.g. a time-only paste without --date
+        raise ingest.InputError(
+            "no events found in the inputs"
+            + (f": {why[0]}" if why else " (check the paths and formats)")
+        )
     norm = loaded.norm
     if not norm.events:
         raise ingest.InputError("no events left inside the --since/--until window")
@@ -180,7 +184,7 @@ def _similar(prep: Prepared, opts: Options) -> tuple[str, list[str]]:
         return "", []
     query = " ".join(
         [*(a.name for a in prep.facts.alerts), *prep.facts.services]
-        + [i.text for i in prep.evidence.items if i.kind == "message"][:20]
+        + [i.text for i in prep.evidence.items if i.kind in ("message", "note")][:20]
     )
     index = MemoryIndex(
         opts.memory_dir, db_path=(opts.cache_dir / "memory.sqlite") if opts.cache_dir else None

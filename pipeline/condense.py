@@ -250,7 +250,7 @@ def condense(events: list[Event], *, budget_tokens: int = 6000) -> Evidence:
     items = (
         _alert_items(by_kind["alert"], ledger)
         + [_item([e], 90) for e in by_kind["action"]]
-        + _message_items(by_kind["message"], ledger)
+        + _message_items(by_kind["message"] + by_kind["note"], ledger)  # notes read like chat
         + _log_items(by_kind["log"], ledger)
     )
     chosen, tokens, dropped = [], 0, Counter[str]()

@@ -54,7 +54,7 @@ def _minutes(a: datetime | None, b: datetime | None, formula: str) -> Metric:
 
 
 def _human(e: EvidenceItem) -> bool:
-    return e.kind == "message" and e.attrs.get("bot") != "true"
+    return e.kind in ("message", "note") and e.attrs.get("bot") != "true"
 
 
 def _alerts(items: list[EvidenceItem]) -> list[AlertSummary]:
@@ -133,7 +133,7 @@ def compute(evidence: Evidence) -> Facts:
                 i
                 for i in items
                 if i.ts >= anchor
-                and i.kind in ("message", "action", "log")
+                and i.kind in ("message", "note", "action", "log")
                 and _MITIGATE.search(i.text)
                 and not i.text.rstrip().endswith("?")
                 and not _NEGATED.search(i.text)

@@ -27,6 +27,12 @@ IGNORED_NAMES = {".DS_Store", "Thumbs.db", "LICENSE", "SOURCES.md", "README.md"}
 IGNORED_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".tgz", ".tar", ".csv", ".md"}
 
 
+TRIED = (
+    "alert and chat exports (JSON), pasted chat (Slack, Discord, Teams, IRC...), WebVTT, "
+    "incident notes with times, and timestamped log lines"
+)
+
+
 class InputError(Exception):
     """Unreadable or unusable input; the message is one line naming the file."""
 
@@ -288,5 +294,8 @@ def _open(
         fmt = detect(text[:HEAD_BYTES], Path(src).name)
     if fmt is None:
         first = text.lstrip().splitlines()[0][:60] if text.strip() else ""
-        raise InputError(f"{src}:1: unrecognised format (starts {first!r}); use --as FORMAT")
+        raise InputError(
+            f"{src}:1: unrecognised format, no recognisable timestamps (starts {first!r}; "
+            f"tried {TRIED}); use --as FORMAT"
+        )
     return fmt, Source(src, text=text), warnings

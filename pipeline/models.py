@@ -11,7 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-EventKind = Literal["alert_firing", "alert_resolved", "alert_ack", "message", "log", "action"]
+EventKind = Literal[
+    "alert_firing", "alert_resolved", "alert_ack", "message", "log", "action", "note"
+]
 Horizon = Literal["immediate", "medium", "long"]
 ReflexionStatus = Literal["approved", "rejected", "pending"]
 

@@ -27,8 +27,10 @@ class Normalized:
     outside_incident: int = 0  # log events outside it
 
 
-def _sort_key(e: Event) -> tuple[datetime, str, str, str]:
-    return (e.ts, e.source, e.ref, e.text)
+def _sort_key(e: Event) -> tuple[datetime, str, str, int, str, str]:
+    # "chat.txt:99" before "chat.txt:100": lines of one minute keep their order
+    path, _, line = e.ref.rpartition(":")
+    return (e.ts, e.source, path, int(line) if line.isdigit() else -1, e.ref, e.text)
 
 
 def normalize(

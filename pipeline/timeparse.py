@@ -123,17 +123,18 @@ def combine(day: date, clock: time, tz: tzinfo) -> datetime:
 
 class ClockSequence:
     """Turns a sequence of time-only stamps into dates, rolling over midnight
-    when the clock goes backwards by more than an hour (chat pasted across days)."""
+    when the clock goes backwards by more than ``rollover`` (chat pasted across days)."""
 
-    def __init__(self, start: date, tz: tzinfo) -> None:
+    def __init__(self, start: date, tz: tzinfo, rollover: timedelta = timedelta(hours=1)) -> None:
         self.day = start
         self.tz = tz
+        self.rollover = rollover
         self.last: time | None = None
 
     def at(self, clock: time) -> datetime:
         if self.last is not None:
             back = datetime.combine(self.day, self.last) - datetime.combine(self.day, clock)
-            if back > timedelta(hours=1):
+            if back > self.rollover:
                 if self.day == date.max:
                     raise TimeError(f"date out of range: the day after {self.day}")
                 self.day += timedelta(days=1)

@@ -93,7 +93,17 @@ def register(cls: type[Format]) -> type[Format]:
 
 
 # Modules that register formats; importing them fills REGISTRY.
-_MODULES = ("alerts", "alerts_cloud", "chat", "chat_apps", "transcript", "logs", "weblogs")
+_MODULES = (
+    "alerts",
+    "alerts_cloud",
+    "chat",
+    "chat_apps",
+    "transcript",
+    "paste",
+    "notes",
+    "logs",
+    "weblogs",
+)
 
 
 def load_all() -> dict[str, Format]:

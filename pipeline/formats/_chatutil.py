@@ -15,6 +15,13 @@ from ..timeparse import TimeError, parse_ts
 from . import ParseContext
 
 MAX_TEXT = 2000
+NEEDS_DATE = "time-only transcript needs --date"
+
+
+class NeedsDate(Exception):
+    """A time-only stamp and no day to put it on (no --date, nothing written)."""
+
+
 _WS = re.compile(r"\s+")
 # "alice joined the channel." and friends: membership chatter is not evidence.
 _MEMBERSHIP = re.compile(

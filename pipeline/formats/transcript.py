@@ -1,13 +1,12 @@
-"""Text transcripts: chat pasted as plain text, IRC logs and WebVTT meeting
-transcripts. Time-only stamps get their day from --date (or a date in the file
-name) and roll over midnight; naive times use --tz and are flagged inferred."""
+"""Text transcripts: IRC logs and WebVTT meeting transcripts (chat pasted as
+text is ``paste.py``). Time-only stamps get their day from --date (or a date in
+the file name) and roll over midnight; naive times use --tz and are flagged inferred."""
 
 from __future__ import annotations
 
 import html
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import webvtt
@@ -16,42 +15,13 @@ from webvtt.errors import MalformedCaptionError, MalformedFileError
 from ..models import Event
 from ..timeparse import ClockSequence, TimeError, parse_clock, parse_ts
 from . import Format, ParseContext, Source, register
-from ._chatutil import date_from_name, line_score, message, utc_or_tz
+from ._chatutil import NEEDS_DATE, NeedsDate, date_from_name, line_score, message, utc_or_tz
+from ._pasteshapes import MONTHS
 
-NEEDS_DATE = "time-only transcript needs --date"
 NEEDS_START = "needs --meeting-start"
 
-_CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?"
-# Log levels open log lines, never chat names ("[14:03:22] ERROR db: ...").
-_NOT_LEVEL = r"(?!(?i:info|warn|warning|error|err|debug|trace|fatal|crit|critical|notice)\b)"
-_NAME = _NOT_LEVEL + r"@?[^\W\d_][\w.'\-]*(?: [\w.'\-]+){0,3}"
-# After a full date, dotted or slashed names are log sources (app.db:), not people.
-_DATED_NAME = _NOT_LEVEL + r"@?[^\W\d_][\w'\-]*(?: [\w'\-]+){0,2}"
 _DATE = r"\d{4}-\d{2}-\d{2}"
 
-_T_DATED = re.compile(
-    rf"^\[?(?P<date>{_DATE})[ T](?P<clock>\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\.\d+)?)"
-    rf"(?P<zone>Z|[+-]\d{{2}}:?\d{{2}})?\]?\s+(?P<name>{_DATED_NAME}):\s*(?P<text>.*)$"
-)
-_T_BRACKET = re.compile(rf"^\[(?P<clock>{_CLOCK})\]\s*(?P<name>{_NAME}):\s*(?P<text>.*)$")
-_T_NAME_BRACKET = re.compile(rf"^(?P<name>{_NAME})\s+\[(?P<clock>{_CLOCK})\]:?\s+(?P<text>\S.*)$")
-_T_HEADER = re.compile(rf"^(?P<name>{_NAME})\s+\[?(?P<clock>{_CLOCK})\]?\s*$")
-_T_BARE = re.compile(rf"^\[(?P<clock>{_CLOCK})\]\s*(?P<text>.*)$")
-_TRANSCRIPT = (_T_DATED, _T_BRACKET, _T_NAME_BRACKET, _T_HEADER)
-# Sniffing only: "2026-02-08 14:03:22 web01 kernel: x" is syslog, so a dated line
-# with seconds counts only when a single word precedes the colon.
-_T_DATED_SNIFF = re.compile(
-    rf"^\[?{_DATE}[ T](?:\d{{1,2}}:\d{{2}}(?:Z|[+-]\d{{2}}:?\d{{2}})?\]?\s+{_DATED_NAME}"
-    rf"|\d{{1,2}}:\d{{2}}:\d{{2}}\S*\]?\s+{_NOT_LEVEL}[^\W\d_][\w'\-]*):\s"
-)
-_SNIFF = (_T_DATED_SNIFF, _T_BRACKET, _T_NAME_BRACKET, _T_HEADER)
-
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
-    )
-}
 _I_MARK = re.compile(
     r"^--- (?:Log opened|Day changed) \w{3} (?P<mon>\w{3}) (?P<day>\d{1,2})"
     r"(?: [\d:]+)? (?P<year>\d{4})"
@@ -90,10 +60,6 @@ _ZOOM_START = re.compile(r"GMT(\d{8})-(\d{6})")
 _SPEAKER = re.compile(r"^(?P<name>[^:\n]{1,60}?):\s+(?P<text>.+)$", re.DOTALL)
 
 
-class _NeedsDate(Exception):
-    pass
-
-
 class _Clock:
     """Resolves dated and time-only stamps for one file, rolling over midnight."""
 
@@ -109,7 +75,7 @@ class _Clock:
 
     def time_only(self, clock: str) -> tuple[datetime, bool]:
         if self.seq is None:
-            raise _NeedsDate
+            raise NeedsDate
         return self.seq.at(parse_clock(clock)), True
 
     def dated(self, stamp: str) -> tuple[datetime, bool]:
@@ -120,98 +86,6 @@ class _Clock:
             assert self.seq is not None
             self.seq.at(local.time().replace(microsecond=0, tzinfo=None))
         return ts, inferred
-
-
-@dataclass
-class _Pending:
-    line: int
-    actor: str | None
-    ts: datetime
-    inferred: bool
-    parts: list[str] = field(default_factory=list)
-
-
-def _emit(p: _Pending | None, ctx: ParseContext, source: str) -> Iterator[Event]:
-    if p is None:
-        return
-    ev = message(
-        ctx,
-        ts=p.ts,
-        actor=p.actor,
-        text=" ".join(p.parts),
-        source=source,
-        ref=ctx.ref(p.line),
-        ts_inferred=p.inferred,
-    )
-    if ev is not None:
-        yield ev
-
-
-def _first_stamp_is_time_only(lines: list[str]) -> bool:
-    for line in lines:
-        if _T_DATED.match(line):
-            return False
-        if any(p.match(line) for p in (_T_BRACKET, _T_NAME_BRACKET, _T_HEADER, _T_BARE)):
-            return True
-    return False
-
-
-@register
-class TranscriptFormat(Format):
-    name = "transcript"
-    kind = "chat"
-
-    def sniff(self, head: str, name: str) -> int:
-        return line_score(head.splitlines(), _SNIFF, 45)
-
-    def parse(self, src: Source, ctx: ParseContext) -> Iterator[Event]:
-        lines = src.text.splitlines()
-        clock = _Clock(ctx, src.path)
-        if clock.seq is None and _first_stamp_is_time_only(lines):
-            ctx.skip(None, NEEDS_DATE)
-            return
-        pending: _Pending | None = None
-        speakers: set[str] = set()
-        header: str | None = None  # speaker of the last desktop-copy header line
-        for no, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            m = next((p.match(line) for p in _TRANSCRIPT if p.match(line)), None)
-            actor = m.group("name").lstrip("@") if m else None
-            # In desktop copies "[2:04 PM] note: x" is a follow-up, not a speaker "note".
-            if m and header and m.re is _T_BRACKET and actor not in speakers:
-                m, actor = None, None
-            bare = None if (m and actor) else _T_BARE.match(line)
-            if (m is None or actor is None) and bare is None:
-                if pending is None:
-                    ctx.skip(no, "text before the first timestamped message")
-                else:
-                    pending.parts.append(line.strip())
-                continue
-            yield from _emit(pending, ctx, self.name)
-            pending = None
-            try:
-                if m is not None and actor is not None:
-                    ts, inferred = (
-                        clock.dated(f"{m['date']} {m['clock']}{m['zone'] or ''}")
-                        if m.re is _T_DATED
-                        else clock.time_only(m["clock"])
-                    )
-                    speakers.add(actor)
-                    header = actor if m.re is _T_HEADER else header
-                    text = "" if m.re is _T_HEADER else m["text"]
-                else:
-                    assert bare is not None
-                    ts, inferred = clock.time_only(bare["clock"])
-                    actor, text = header, bare["text"]
-            except _NeedsDate:
-                ctx.skip(no, NEEDS_DATE)
-                continue
-            except TimeError as e:
-                ctx.skip(no, str(e))
-                continue
-            pending = _Pending(no, actor, ts, inferred, [text])
-        yield from _emit(pending, ctx, self.name)
 
 
 @register
@@ -230,7 +104,7 @@ class IrcFormat(Format):
                 continue
             mark = _I_MARK.match(line)
             if mark:
-                mon = _MONTHS.get(mark["mon"].lower())
+                mon = MONTHS.get(mark["mon"].lower())
                 if mon:
                     clock.set_day(date(int(mark["year"]), mon, int(mark["day"])))
                 continue
@@ -245,7 +119,7 @@ class IrcFormat(Format):
             stamp, dated, nick, text, action = got
             try:
                 ts, inferred = clock.dated(stamp) if dated else clock.time_only(stamp)
-            except _NeedsDate:
+            except NeedsDate:
                 ctx.skip(no, NEEDS_DATE)
                 continue
             except TimeError as e:
