@@ -19,10 +19,10 @@ from pipeline.formats import ParseContext, Source, detect, load_all
 from pipeline.ingest import IngestOptions, IngestResult, InputError, ingest
 from pipeline.models import Event
 from pipeline.normalize import normalize
+from tests.conftest import shared
 
 DATA = Path(__file__).resolve().parent / "data"
 PASTE = DATA / "chat" / "paste"
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real-incidents"
 
 
 def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
@@ -342,12 +342,10 @@ def test_notes_flow_through_condense_and_facts() -> None:
 
 
 def _real(folder: str) -> Path:
-    p = REAL / folder
-    if not (p / "input.txt").is_file():
-        pytest.skip(f"real incident {folder} not present (../shared/real-incidents)")
-    return p
+    return shared("real-incidents", folder)
 
 
+@pytest.mark.needs_shared("real-incidents")
 @pytest.mark.parametrize("folder", ["k8s-2019-02-05", "flutter-2023-03-26"])
 def test_shared_real_incident_detected_on_the_right_day(folder: str) -> None:
     p = _real(folder)

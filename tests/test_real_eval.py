@@ -33,10 +33,10 @@ def test_coverage_within_ten_minutes() -> None:
     assert real_eval.coverage([_event("message", "a", 1)], refs) == (1, 2)
 
 
+@pytest.mark.needs_shared("real-incidents")
 def test_offline_run_on_the_shared_real_incidents(tmp_path: Path) -> None:
     folders = real_eval.folders()
-    if not folders:
-        pytest.skip("../shared/real-incidents not present")
+    assert folders, "../shared/real-incidents holds no truth.json"
     from pipeline.llm import open_backend
 
     with open_backend("offline") as backend:
