@@ -14,7 +14,7 @@ hostile text can't add tasks, sections or directives.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .mdtext import clean, shorten
 from .models import EvidenceItem, Report, TimelineEntry
@@ -75,6 +75,8 @@ def section_of(ts: datetime, report: Report) -> int:
     f = report.facts
     detection_end = f.acknowledged.ts or f.detected.ts
     remediation_start = f.mitigated.ts or f.resolved.ts
+    if detection_end and remediation_start:  # a page acked after the rollback
+        detection_end = min(detection_end, remediation_start - timedelta(microseconds=1))
     if detection_end is not None and ts <= detection_end:
         return 0
     if remediation_start is None or ts < remediation_start:
@@ -100,8 +102,7 @@ def journey(report: Report) -> list[str]:
     lines = ["```mermaid", "journey", f"    title {title} (UTC)", f"    {SCORE_NOTE}"]
     current = -1
     for t in tl:
-        # sections only move forward, even if an acknowledgement came late
-        sec = max(current, section_of(t.ts, report))
+        sec = max(current, section_of(t.ts, report))  # entries come sorted; never go back
         if sec != current:
             lines.append(f"    section {SECTIONS[sec]}")
             current = sec

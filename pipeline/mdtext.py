@@ -34,7 +34,7 @@ _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]
 
 # --- what counts as a technical token (a whole word, prose punctuation stripped) ---
 # URLs, www. names and e-mail addresses: GFM would turn them into links
-_LINKISH = re.compile(r"(?i)://|^www\.|[^\s@]@[\w-]+\.[\w-]|^(?:mailto|xmpp):")
+_LINKISH = re.compile(r"(?i)://|(?:^|[*_~(])www\.|[^\s@]@[\w-]+\.[\w-]|^(?:mailto|xmpp):")
 _MARKUP = re.compile(r"[_*`<>\[\]|\\{}=]|\$[A-Za-z_{]")
 _VERSION = re.compile(r"v\d+(?:\.\d+)+[\w.+-]*|\d+(?:\.\d+){2,}(?:[-+][\w.+-]*)?", re.I)
 _DOTTED = re.compile(r"[A-Za-z_][\w-]+(?:\.[A-Za-z_][\w-]+)+(?::\d+)?")  # app.log:213, db.query
@@ -42,6 +42,8 @@ _HOST_PORT = re.compile(r"[A-Za-z][\w.-]*:\d{2,5}")
 _PATH = re.compile(r"(?:~|\.{1,2})?/[\w.@%+~-]|[\w.-]+/[\w./-]*\.[A-Za-z]\w*$|[^/]*/[^/]*/")
 _FLAG = re.compile(r"--?[A-Za-z][\w-]*(?:=\S*)?")
 _CALL = re.compile(r"[\w.:$]+\(.*\)")
+_SHORT_FLAG = re.compile(r"-[A-Za-z]")
+_COMMAND = re.compile(r"(?:^| )([a-z][\w.-]*) $")  # a lowercase word right before a flag
 _LEAD = "([\"'“‘«*~"
 _TRAIL = ".,;:!?)]\"'”’»*~"
 _PAIRS = {")": "(", "]": "["}
@@ -98,6 +100,11 @@ def _authored_spans(text: str) -> list[tuple[bool, str]]:
     return [*out, (False, text[pos:])]
 
 
+def visible(text: object) -> str:
+    """What a reader sees of ``inline(text)``: the clean line minus its own code marks."""
+    return "".join(piece for _, piece in _authored_spans(clean(text)))
+
+
 def _split_word(word: str) -> tuple[str, str, str]:
     """Prose punctuation around a token: ``(v3.8.1,`` -> ``(``, ``v3.8.1``, ``,``.
     A closing bracket stays when it closes one inside the token: ``now()``."""
@@ -127,6 +134,12 @@ def _tokens(text: str) -> list[tuple[bool, str]]:
             out[-1] = (is_code, out[-1][1] + piece)
         elif is_code and len(out) >= 2 and out[-1][1] == " " and out[-2][0]:
             out[-2:] = [(True, out[-2][1] + " " + piece)]  # `max=40 waiting=64`
+        elif is_code and _SHORT_FLAG.match(piece) and out and (cmd := _COMMAND.search(out[-1][1])):
+            # a short flag takes the command before it: `rm -rf /tmp`, not rm `-rf /tmp`
+            out[-1] = (False, out[-1][1][: cmd.start(1)])
+            out.append((True, cmd[1] + " " + piece))
+            if not out[-2][1]:
+                del out[-2]
         else:
             out.append((is_code, piece))
 
@@ -174,7 +187,11 @@ def _prose(s: str, before: str | None, after: str | None, *, cell: bool) -> str:
                 j += 1
             run = s[i:j]
             prev = s[i - 1] if i else before
-            out.append(re.sub(r"(.)", r"\\\1", run) if _can_delimit(run, prev, s[j] if j < n else after) else run)
+            out.append(
+                re.sub(r"(.)", r"\\\1", run)
+                if _can_delimit(run, prev, s[j] if j < n else after)
+                else run
+            )
             i = j
             continue
         if (
@@ -190,7 +207,8 @@ def _prose(s: str, before: str | None, after: str | None, *, cell: bool) -> str:
     return "".join(out)
 
 
-_BLOCK_START = re.compile(r"[#>]|[-+](?= |$)|(?:- ?){3,}$")
+# "-" always: after our "- " marker even "--" would make a thematic break
+_BLOCK_START = re.compile(r"[#>-]|\+(?= |$)")
 _ORDERED = re.compile(r"(\d{1,9})([.)])(?= |$)")
 
 
@@ -218,9 +236,9 @@ def inline(text: object, *, at: Where = "line", limit: int | None = None) -> str
     return md
 
 
-def plain(md: str) -> str:
-    """The text of one line of our Markdown: escapes undone, code spans unwrapped,
-    ``**``/``__`` emphasis markers dropped (the inverse of ``inline`` for prose)."""
+def plain(md: str, *, drop_strong: bool = False) -> str:
+    """The text of one line of our Markdown: escapes undone, code spans unwrapped
+    (the inverse of ``inline``); ``drop_strong`` also drops ``**``/``__`` markers."""
     out: list[str] = []
     i, n = 0, len(md)
     while i < n:
@@ -241,7 +259,7 @@ def plain(md: str) -> str:
                 body = body[1:-1]
             out.append(body)
             i = close.end()
-        elif md.startswith(("**", "__"), i):
+        elif drop_strong and md.startswith(("**", "__"), i):
             i += 2
         else:
             out.append(c)

@@ -102,7 +102,9 @@ def render(report: Report, *, file_name: str = "<this file>") -> str:
     out += ["", *journey(report), "", "## Root Cause Analysis (The 5 Whys)", ""]
     for n, w in enumerate(d.whys, 1):
         hyp = " *(hypothesis — confirm)*" if w.hypothesis else ""
-        out.append(f"{n}. **{esc(w.question, at='inline')}** {esc(w.answer, at='inline')}{hyp}{cite(w.evidence)}")
+        out.append(
+            f"{n}. **{esc(w.question, at='inline')}** {esc(w.answer, at='inline')}{hyp}{cite(w.evidence)}"
+        )
     out += ["", "## Corrective Actions", ""]
     for key, heading in HORIZONS:
         out += [f"### {heading}", *_actions(d.actions, key), ""]
@@ -144,4 +146,3 @@ def render(report: Report, *, file_name: str = "<this file>") -> str:
         "",
     ]
     return "\n".join(out)
-

@@ -25,9 +25,7 @@ def trim(url: str) -> str:
     """Drop trailing punctuation and unbalanced closing brackets."""
     while url:
         last = url[-1]
-        if last in _TRAILING or (
-            last in _CLOSERS and url.count(_CLOSERS[last]) < url.count(last)
-        ):
+        if last in _TRAILING or (last in _CLOSERS and url.count(_CLOSERS[last]) < url.count(last)):
             url = url[:-1]
             continue
         break

@@ -11,13 +11,14 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline import api, llm
-from pipeline.journey import SECTIONS, section_of
+from pipeline.journey import SECTIONS, journey, section_of
 from pipeline.models import Report, ReviewDecision, TimedFact
 from pipeline.render import render
 from tests import fakes
@@ -307,3 +308,90 @@ def test_no_timeline_means_no_diagram(checked: dict[str, Any]) -> None:
     assert blocks(render(mini))
     empty = mini.model_copy(update={"draft": mini.draft.model_copy(update={"timeline": []})})
     assert "```mermaid" not in render(empty)
+
+
+# --- sections and scores from the facts (no node needed) ------------------------
+
+
+@pytest.fixture(scope="module")
+def mini_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    with pytest.MonkeyPatch.context() as mp:
+        tmp = tmp_path_factory.mktemp("journey")
+        isolate(mp, tmp / "env-cache")
+        with llm.open_backend("offline") as offline:
+            return api.draft_report(
+                [str(MINI)], offline, reviewer=approve, options=api.Options(cache_dir=tmp / "c")
+            )
+
+
+def _at(report: Report, minutes: list[int], **facts: int | None) -> Report:
+    """The report with timeline entries at base+minutes and facts at base+offsets."""
+    base = report.draft.timeline[0].ts.replace(hour=14, minute=0)
+    entry = report.draft.timeline[0]
+    tl = [entry.model_copy(update={"ts": base + timedelta(minutes=m)}) for m in minutes]
+    fields = {
+        k: TimedFact(ts=None if v is None else base + timedelta(minutes=v), formula="test")
+        for k, v in facts.items()
+    }
+    return report.model_copy(
+        update={
+            "draft": report.draft.model_copy(update={"timeline": tl}),
+            "facts": report.facts.model_copy(update=fields),
+        }
+    )
+
+
+def _steps(report: Report) -> list[tuple[str, str, int]]:
+    """(section, time, score) of each step in the rendered journey."""
+    out, section = [], ""
+    for line in journey(report):
+        if line.strip().startswith("section "):
+            section = line.strip().removeprefix("section ")
+        elif m := re.match(rf"      ({TIME.strip()}) .*: (\d): .+$", line):
+            out.append((section, m.group(1).replace(RATIO, ":"), int(m.group(2))))
+    return out
+
+
+def test_sections_follow_the_facts(mini_report: Report) -> None:
+    r = _at(mini_report, [0, 5, 7, 12, 30, 41, 50],
+            detected=5, acknowledged=7, mitigated=30, resolved=41)  # fmt: skip
+    assert _steps(r) == [
+        ("Detection", "14:00", 1),
+        ("Detection", "14:05", 1),
+        ("Detection", "14:07", 1),  # the acknowledgement closes detection
+        ("Response", "14:12", 2),
+        ("Remediation", "14:30", 4),  # from the mitigation on
+        ("Remediation", "14:41", 5),  # resolved
+        ("Remediation", "14:50", 5),
+    ]
+    lines = journey(r)
+    assert lines[:3] == ["```mermaid", "journey", f"    title {r.draft.title} (UTC)"]
+    assert [ln.strip() for ln in lines if "section" in ln] == [f"section {s}" for s in SECTIONS]
+
+
+def test_sections_without_ack_or_mitigation(mini_report: Report) -> None:
+    # no acknowledgement: detection ends at the first alert; no mitigation: the resolution starts remediation
+    r = _at(mini_report, [0, 5, 6, 20, 25],
+            detected=5, acknowledged=None, mitigated=None, resolved=25)  # fmt: skip
+    assert [(s, sc) for s, _t, sc in _steps(r)] == [
+        ("Detection", 1), ("Detection", 1), ("Response", 2), ("Response", 2), ("Remediation", 5),
+    ]  # fmt: skip
+    # nothing known: all response, and empty sections are left out
+    r = _at(mini_report, [0, 5], detected=None, acknowledged=None, mitigated=None, resolved=None)
+    assert [s for s, _t, _sc in _steps(r)] == ["Response", "Response"]
+    assert not [ln for ln in journey(r) if "section Detection" in ln]
+
+
+def test_sections_never_go_back(mini_report: Report) -> None:
+    # a page acknowledged after the mitigation must not pull it back into Detection
+    r = _at(mini_report, [0, 10, 20], detected=0, acknowledged=20, mitigated=10, resolved=None)
+    assert [section_of(t.ts, r) for t in r.draft.timeline] == [0, 2, 2]
+    assert [s for s, _t, _sc in _steps(r)] == ["Detection", "Remediation", "Remediation"]
+
+
+def test_multi_day_steps_carry_the_date(mini_report: Report) -> None:
+    r = _at(mini_report, [0, 60 * 11], detected=0)
+    assert [t for _s, t, _sc in _steps(r)] == [
+        f"{r.draft.timeline[0].ts:%m-%d} 14:00",
+        f"{r.draft.timeline[1].ts:%m-%d} 01:00",
+    ]
