@@ -14,13 +14,19 @@ hostile text can't add tasks, sections or directives.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
+from pathlib import PurePosixPath
 
 from .mdtext import clean, shorten
 from .models import EvidenceItem, Report, TimelineEntry
 
 SECTIONS = ("Detection", "Response", "Remediation")
-LABEL_CHARS = 56
+# journey never wraps a task's text and cuts it at the box's edge: the box is
+# widened to 240 px (about 30 characters at 14 px, 19 by default) and the label is
+# the time and its first whole words; the full text is in the timeline list above
+CONFIG = '%%{init: {"journey": {"width": 240}}}%%'
+LABEL_CHARS = 30
 # The score is the service's state: 1 degraded and unattended, 2 being handled,
 # 4 mitigated, 5 resolved. A %% comment in the diagram says so to the editor.
 SCORE_NOTE = "%% score: 1 unattended, 2 being handled, 4 mitigated, 5 resolved"
@@ -48,6 +54,35 @@ def _text(raw: str) -> str:
     return out.strip()
 
 
+def _words(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if text[limit - 1] != " " and " " in cut:
+        cut = cut[: cut.rfind(" ")]  # no half word
+    return cut.rstrip(" ,.-—") + "…"
+
+
+_ALERT_VERB = {"alert_firing": "fired", "alert_resolved": "resolved", "alert_ack": "acknowledged"}
+
+
+def _label(text: str, names: list[str], cited: list[EvidenceItem]) -> str:
+    """A short label: an alert step says which alert did what (``HighLatency fired``);
+    other steps keep their words without the speaker, who is listed as the actor
+    (``Alice in chat: “acked, looking”`` -> ``acked, looking``)."""
+    alert = next((i for i in cited if i.kind in _ALERT_VERB and i.attrs.get("alertname")), None)
+    if alert is not None:
+        return f"{_text(alert.attrs['alertname'])} {_ALERT_VERB[alert.kind]}"
+    for name in names:
+        if text.startswith(name) and len(text) > len(name):
+            rest = text[len(name) :].removeprefix(" in chat").lstrip()
+            if rest.startswith(_RATIO):
+                text = rest[1:].strip()
+                break
+    return text.strip("“”\"' ") or text
+
+
 def _actor_of(item: EvidenceItem) -> str:
     if item.kind in ("alert_firing", "alert_resolved"):
         return item.source.split("_")[0].capitalize()  # the alerting system
@@ -55,7 +90,9 @@ def _actor_of(item: EvidenceItem) -> str:
         return item.actor  # a person, a bot or an agent in the chat; who acked the page
     if item.kind == "alert_ack":
         return item.source.split("_")[0].capitalize()
-    return item.attrs.get("service") or item.attrs.get("job") or item.source
+    # a log line: its service, else the file it came from (app.log)
+    where = PurePosixPath(re.split(r"[:#]", item.ref.replace("\\", "/"), maxsplit=1)[0]).name
+    return item.attrs.get("service") or item.attrs.get("job") or where or item.source
 
 
 def actors(entry: TimelineEntry, by_id: dict[str, EvidenceItem]) -> list[str]:
@@ -99,7 +136,7 @@ def journey(report: Report) -> list[str]:
     by_id = {i.id: i for i in report.evidence}
     multi_day = len({t.ts.date() for t in tl}) > 1
     title = shorten(_text(report.draft.title), 60) or "Incident"
-    lines = ["```mermaid", "journey", f"    title {title} (UTC)", f"    {SCORE_NOTE}"]
+    lines = ["```mermaid", CONFIG, "journey", f"    title {title} (UTC)", f"    {SCORE_NOTE}"]
     current = -1
     for t in tl:
         sec = max(current, section_of(t.ts, report))  # entries come sorted; never go back
@@ -107,8 +144,11 @@ def journey(report: Report) -> list[str]:
             lines.append(f"    section {SECTIONS[sec]}")
             current = sec
         when = f"{t.ts:%m-%d %H}{_RATIO}{t.ts:%M}" if multi_day else f"{t.ts:%H}{_RATIO}{t.ts:%M}"
-        label = shorten(_text(t.text), LABEL_CHARS) or "(no text)"
-        who = ", ".join(actors(t, by_id))
+        names = actors(t, by_id)
+        cited = [by_id[e] for e in t.evidence if e in by_id]
+        label = _label(_text(t.text), names, cited)
+        label = _words(label, LABEL_CHARS - len(when) - 1) or "(no text)"
+        who = ", ".join(names)
         lines.append(f"      {when} {label}: {_score(sec, t.ts, report)}: {who}")
     lines.append("```")
     return lines

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pipeline import api, llm
-from pipeline.journey import SECTIONS, journey, section_of
+from pipeline.journey import CONFIG, LABEL_CHARS, SECTIONS, journey, section_of
 from pipeline.models import Report, ReviewDecision, TimedFact
 from pipeline.render import render
 from tests import fakes
@@ -80,7 +80,13 @@ def blocks(markdown: str) -> list[str]:
 def _with_timeline(report: Report, texts: list[str]) -> Report:
     base = report.draft.timeline
     assert base, "the mini incident must have a timeline to mutate"
-    entries = [base[i % len(base)].model_copy(update={"text": t}) for i, t in enumerate(texts)]
+    # cite a chat or log line: an alert step is labelled with the alert's name instead
+    other = [e.id for e in report.evidence if not e.kind.startswith("alert")]
+    assert other, "the mini incident must have non-alert evidence"
+    entries = [
+        base[i % len(base)].model_copy(update={"text": t, "evidence": other[:1]})
+        for i, t in enumerate(texts)
+    ]
     entries.sort(key=lambda e: e.ts)
     return report.model_copy(
         update={"draft": report.draft.model_copy(update={"timeline": entries})}
@@ -254,13 +260,17 @@ def test_hostile_labels_stay_inside_their_task(checked: dict[str, Any]) -> None:
     assert r["journey"]["title"] == f"{mini.draft.title} (UTC)"
     assert {t["section"] for t in tasks} <= set(SECTIONS)
     diagram = checked["diagrams"][checked["per_case"]["hostile:all-in-one"][0]]
-    assert "%%{" not in diagram and "<" not in diagram and ">" not in diagram
+    # the only directive is ours, first; no HTML-ish brackets reach the labels
+    assert diagram.startswith(CONFIG + "\n") and diagram.count("%%{") == 1
+    assert "<" not in diagram and ">" not in diagram
     assert [ln.strip() for ln in diagram.splitlines() if ln.strip().startswith("section")] == [
         f"section {s}" for s in dict.fromkeys(t["section"] for t in tasks)
     ]
     shown = [re.sub("^" + TIME, "", t["task"]) for t in tasks]
-    assert "fix: 5: alice, bob section Pwned evil: 1: mallory".replace(":", RATIO) in shown
-    assert "14:03:22 error: upstream: timeout: 30s".replace(":", RATIO) in shown, shown
+    # each label is the start of its own text (cut at a word, with "…")
+    assert "fix: 5: alice, bob…".replace(":", RATIO) in shown, shown
+    assert "14:03:22 error:…".replace(":", RATIO) in shown, shown
+    assert all(len(t["task"]) <= LABEL_CHARS for t in tasks), tasks
 
 
 def test_hostile_actors_and_title_stay_in_their_place(checked: dict[str, Any]) -> None:
@@ -365,7 +375,7 @@ def test_sections_follow_the_facts(mini_report: Report) -> None:
         ("Remediation", "14:50", 5),
     ]
     lines = journey(r)
-    assert lines[:3] == ["```mermaid", "journey", f"    title {r.draft.title} (UTC)"]
+    assert lines[:4] == ["```mermaid", CONFIG, "journey", f"    title {r.draft.title} (UTC)"]
     assert [ln.strip() for ln in lines if "section" in ln] == [f"section {s}" for s in SECTIONS]
 
 
@@ -395,3 +405,24 @@ def test_multi_day_steps_carry_the_date(mini_report: Report) -> None:
         f"{r.draft.timeline[0].ts:%m-%d} 14:00",
         f"{r.draft.timeline[1].ts:%m-%d} 01:00",
     ]
+
+
+def test_labels_are_short_and_actors_come_from_the_evidence(mini_report: Report) -> None:
+    lines = [ln.strip().replace(RATIO, ":") for ln in journey(mini_report)]
+    # an alert step names the alert and what it did; the alerting system is the actor
+    assert "14:03 HighLatency fired: 1: Alertmanager" in lines
+    assert any(ln.endswith("HighLatency resolved: 5: Alertmanager") for ln in lines)
+    # a chat step: its words (the speaker is the actor), cut at a word with "…"
+    assert "14:05 ack, looking at the…: 1: alice" in lines
+    # a log line without a service: the file it came from
+    assert any(ln.endswith(": 1: app.log") for ln in lines)
+    tasks = [ln.rsplit(": ", 2)[0] for ln in lines if re.match(r"\d\d:\d\d ", ln)]
+    assert tasks and all(len(t) <= LABEL_CHARS for t in tasks), tasks
+    # the offline drafter writes "alice in chat: “...”": the label drops the speaker
+    entry = mini_report.draft.timeline[0]
+    chat = next(e for e in mini_report.evidence if e.actor == "alice")
+    said = entry.model_copy(update={"text": "alice in chat: “rolled back”", "evidence": [chat.id]})
+    r = mini_report.model_copy(
+        update={"draft": mini_report.draft.model_copy(update={"timeline": [said]})}
+    )
+    assert any(ln.strip().endswith(" rolled back: 1: alice") for ln in journey(r))
