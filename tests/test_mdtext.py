@@ -3,12 +3,16 @@ Markdown would misread, and nothing injected (checked with a real Markdown parse
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline import api
 from pipeline.mdtext import Where, code, inline, plain, technical, visible
 from pipeline.urls import find_urls, safe_link, trim
+from tests.conftest import ROOT
 from tests.mdcheck import only_text
 
 # where the renderer puts evidence text, as (before, after) around it
@@ -235,3 +239,47 @@ def test_trim_keeps_balanced_brackets() -> None:
     assert trim("https://x.example.com/a_(b)_(c))).") == "https://x.example.com/a_(b)_(c)"
     assert trim("https://x.example.com/[1]]") == "https://x.example.com/[1]"
     assert not safe_link("https://x.example.com/a b") and not safe_link("javascript:alert(1)")
+
+
+def test_slack_link_targets_are_unescaped() -> None:
+    from pipeline.formats.chat import Directory
+    from pipeline.formats.chat import render as slack
+
+    text, url = slack("<https://g.example.com/d?orgId=1&amp;var-env=prod|dashboard>", Directory())
+    assert (text, url) == ("dashboard", "https://g.example.com/d?orgId=1&var-env=prod")
+
+
+def test_demo_artifacts_are_clean_links(tmp_path: Path) -> None:
+    """The demo's chat has a URL inside a code span and a Slack link with &amp;."""
+    prep = api.prepare([str(ROOT / "fixtures" / "api-latency-unindexed-query")],
+                       api.Options(cache_dir=tmp_path / "c"))  # fmt: skip
+    links = prep.facts.artifacts
+    assert "https://api-gw-admin.prod.internal/admin/upstreams" in links
+    assert (
+        "https://grafana.example.com/d/abc123/api-gateway?orgId=1&var-env=prod&from=now-1h" in links
+    )
+    for url in links:
+        assert safe_link(url), url
+        assert url == trim(url) and "&amp;" not in url, url
+
+
+def test_memory_reads_code_spans_back_as_typed(tmp_path: Path) -> None:
+    from pipeline import llm
+    from pipeline.memory_parse import parse_report
+    from pipeline.models import ReviewDecision
+    from pipeline.render import render
+    from tests.conftest import MINI
+
+    with llm.open_backend("offline") as backend:
+        report = api.draft_report(
+            [str(MINI)], backend, reviewer=lambda _d: ReviewDecision(status="pending"),
+            options=api.Options(cache_dir=tmp_path / "c"),
+        )  # fmt: skip
+    text = render(report, file_name="r.md")
+    assert "`statement_timeout`" in text and "statement\\_timeout" not in text
+    parsed = parse_report(text, "r.md")
+    assert parsed is not None
+    actions = [a.text for a in parsed.actions]
+    assert "TODO: statement_timeout for the analytics role" in actions, actions
+    assert "we should add an index on orders(created_at)" in actions, actions
+    assert any("statement_timeout" in t and "`" not in t for t in parsed.timeline)
