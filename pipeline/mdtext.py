@@ -136,10 +136,9 @@ def _tokens(text: str) -> list[tuple[bool, str]]:
             out[-2:] = [(True, out[-2][1] + " " + piece)]  # `max=40 waiting=64`
         elif is_code and _SHORT_FLAG.match(piece) and out and (cmd := _COMMAND.search(out[-1][1])):
             # a short flag takes the command before it: `rm -rf /tmp`, not rm `-rf /tmp`
-            out[-1] = (False, out[-1][1][: cmd.start(1)])
-            out.append((True, cmd[1] + " " + piece))
-            if not out[-2][1]:
-                del out[-2]
+            before = out.pop()[1][: cmd.start(1)]
+            add(False, before)
+            add(True, cmd[1] + " " + piece)  # merges with code right before, if any
         else:
             out.append((is_code, piece))
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import api
-from pipeline.mdtext import Where, code, inline, plain, technical, visible
+from pipeline.mdtext import Where, _tokens, clean, code, inline, plain, technical, visible
 from pipeline.urls import find_urls, safe_link, trim
 from tests.conftest import ROOT
 from tests.mdcheck import only_text
@@ -51,6 +51,7 @@ def shown_in(md: str, before: str, after: str) -> list[str]:
         ("then rm -rf /var/lib/postgresql now", "then `rm -rf /var/lib/postgresql` now"),
         ("curl -s -H x then --force", "`curl -s -H` x then `--force`"),
         ("use --as FORMAT", "use `--as` FORMAT"),
+        ("`x`rm -rf y", "`xrm -rf` y"),
         (
             "pool max=40 waiting=64 wait_ms=4591 (x14)",
             "pool `max=40 waiting=64 wait_ms=4591` (x14)",
@@ -189,7 +190,7 @@ def test_hostile_text_is_inert_everywhere(text: str, at: Where) -> None:
 
 PIECES = st.sampled_from(
     list("ab1 _*`<>[]()!#|\\&;:/.-+=~'\"{}$@%\n\t") + ["www.", "http://x.y", "&amp;", "&#60;",
-    "<a", "</", "```", "@b.co", "1.", "v3.8.1", "é", "\u200b", "a_b", "--x", "[E1]"]
+    "<a", "</", "```", "@b.co", "1.", "v3.8.1", "é", "\u200b", "a_b", "--x", "[E1]", " rm -rf ", "`x`"]
 )  # fmt: skip
 TEXTS = st.lists(PIECES, max_size=24).map("".join)
 
@@ -199,6 +200,8 @@ TEXTS = st.lists(PIECES, max_size=24).map("".join)
 def test_any_text_shows_as_itself(text: str, at: Where) -> None:
     md = inline(text, at=at)
     assert bool(md) == bool(visible(text))
+    kinds = [is_code for is_code, _piece in _tokens(clean(text))]
+    assert all(a != b for a, b in zip(kinds, kinds[1:])), "code and prose must alternate"
     for before, after in PLACES[at] if md else []:
         assert not shown_in(md, before, after), before + md + after
     if at == "line":
