@@ -54,16 +54,6 @@ def _text(raw: str) -> str:
     return out.strip()
 
 
-def _words(text: str, limit: int) -> str:
-    """``text`` cut at a word boundary to at most ``limit`` characters."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if text[limit - 1] != " " and " " in cut:
-        cut = cut[: cut.rfind(" ")]  # no half word
-    return cut.rstrip(" ,.-—") + "…"
-
-
 _ALERT_VERB = {"alert_firing": "fired", "alert_resolved": "resolved", "alert_ack": "acknowledged"}
 
 
@@ -147,7 +137,7 @@ def journey(report: Report) -> list[str]:
         names = actors(t, by_id)
         cited = [by_id[e] for e in t.evidence if e in by_id]
         label = _label(_text(t.text), names, cited)
-        label = _words(label, LABEL_CHARS - len(when) - 1) or "(no text)"
+        label = shorten(label, LABEL_CHARS - len(when) - 1, at_word=True) or "(no text)"
         who = ", ".join(names)
         lines.append(f"      {when} {label}: {_score(sec, t.ts, report)}: {who}")
     lines.append("```")

@@ -54,8 +54,14 @@ def clean(text: object) -> str:
     return " ".join(_HIDDEN.sub("", str(text)).split())
 
 
-def shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def shorten(text: str, limit: int, *, at_word: bool = False) -> str:
+    """At most ``limit`` characters, ending in "…" when cut (``at_word``: no half word)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if at_word and text[limit - 1] != " " and " " in cut:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,.-—" if at_word else " ") + "…"
 
 
 def technical(word: str) -> bool:
