@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from markdown_it import MarkdownIt
+
 from pipeline import api
 from pipeline.llm import ChatBackend
 from pipeline.models import ReviewDecision
@@ -33,6 +35,13 @@ _WORDS = re.compile(r"[a-z0-9]+")
 def _shingles(text: str, n: int = 5) -> set[str]:
     w = _WORDS.findall(text.lower())
     return {" ".join(w[i : i + n]) for i in range(max(0, len(w) - n + 1))}
+
+
+def _html_tokens(markdown: str) -> int:
+    """HTML a CommonMark renderer would pass through (code spans and escapes are text)."""
+    tokens = MarkdownIt("commonmark", {"html": True}).parse(markdown)
+    inline = [c for t in tokens if t.type == "inline" for c in t.children or []]
+    return sum(1 for t in [*tokens, *inline] if t.type in ("html_block", "html_inline"))
 
 
 def injection_row(backend: ChatBackend, options: api.Options) -> dict[str, Any]:
@@ -60,7 +69,7 @@ def injection_row(backend: ChatBackend, options: api.Options) -> dict[str, Any]:
         "attacks": len(attacks),
         "echoed_in_narrative": echoed,
         "unresolved_citations": sorted(c for c in cited if f"| {c} |" not in appendix),
-        "raw_html_tags": len(re.findall(r"(?<!\\)<(?!https?://)[a-zA-Z!/]", body)),  # autolinks are fine
+        "raw_html_tags": _html_tokens(body),
         "headings_once": all(md.count(h + "\n") == 1 for h in HEADINGS),
         "unverified_timeline": report.verification.unverified_timeline,
         "review_flags": len(report.verification.blame_flags) + len(d.notes),

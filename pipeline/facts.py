@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from .condense import ERROR_LEVELS, inert
 from .models import AlertSummary, Event, Evidence, EvidenceItem, Facts, Metric, TimedFact
+from .urls import find_urls
 
 _PAGE_SEV = {"critical", "page", "p1", "sev1", "sev-1", "high", "disaster", "error"}
 _ACK = re.compile(r"\b(ack(?:ed|nowledged)?|looking( into)?|on it|investigating|i'?m on)\b", re.I)
@@ -29,7 +30,6 @@ _RESOLVED = re.compile(r"\b(resolved|all clear|back to normal|fully recovered|cl
 _ACTION_HINT = re.compile(
     r"\b(we should|todo|to-do|follow[- ]?up|action item|let'?s make sure)\b", re.I
 )
-_URL = re.compile(r"https?://[^\s<>|)\]\"']+")
 SYMPTOM_LOOKBACK = timedelta(minutes=60)
 NOISE_GAP = timedelta(hours=6)
 _HEARTBEAT = re.compile(r"watchdog|dead ?mans? ?switch|heartbeat|infoinhibitor", re.I)
@@ -176,12 +176,9 @@ def compute(evidence: Evidence) -> Facts:
         services.insert(0, first)  # the detecting alert names the impacted service
     links: list[str] = []
     for i in items:
-        for url in [
-            *_URL.findall(i.text),
-            *(v for k, v in i.attrs.items() if k in ("url", "runbook_url")),
-        ]:
-            url = url.rstrip(".,;")
-            if url.startswith("http") and url not in links:
+        attr_urls = (v for k, v in i.attrs.items() if k in ("url", "runbook_url"))
+        for url in [*find_urls(i.text), *(u for v in attr_urls for u in find_urls(v)[:1])]:
+            if url not in links:
                 links.append(url)
     lead = ack.actor if ack is not None and ack.actor else None
     if lead is None and participants:

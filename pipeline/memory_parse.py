@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from pipeline.mdtext import plain
+
 from .review.decision import ACTION_PLACEHOLDER, PLACEHOLDER
 
 Horizon = Literal["immediate", "medium", "long", "unspecified"]
@@ -69,9 +71,10 @@ _APPROVAL_RE = re.compile(r"^(approved|pending|rejected)\b", re.I)
 
 
 def _clean(text: str) -> str:
-    """Drop evidence refs, hypothesis notes and markdown emphasis: noise for search."""
+    """Drop evidence refs, hypothesis notes and markdown emphasis (noise for search);
+    undo escapes and code spans: ``statement_timeout`` is found as typed."""
     text = _NOTE_RE.sub("", _REF_RE.sub("", text))
-    return re.sub(r"\*\*|__|`", "", text).strip()
+    return plain(text, drop_strong=True).strip()
 
 
 def _sections(lines: list[str]) -> Iterator[tuple[str, list[str]]]:

@@ -1,28 +1,22 @@
 """Stage 8: the report in the team's template.
 
-Every piece of text that came from inputs or a model is escaped: a chat line
-or a model answer can't add headings, links, HTML or break a table.
+Every piece of text that came from inputs or a model goes through
+``mdtext.inline``: identifiers, versions and paths become code spans, the rest is
+escaped where Markdown would misread it, so a chat line or a model answer can't
+add headings, links, HTML or break a table (``pipeline/mdtext.py``).
 """
 
 from __future__ import annotations
 
 import re
 
+from .journey import journey
+from .mdtext import inline as esc
 from .models import Action, EvidenceItem, Report, ReviewDecision, iso_z
+from .urls import safe_link
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>#|!~])")
 _APPROVER = re.compile(r"[^A-Za-z0-9._@-]")
 HORIZONS = (("immediate", "Immediate Term"), ("medium", "Medium Term"), ("long", "Long Term"))
-
-
-def esc(text: str) -> str:
-    """One line of inert Markdown: no HTML, no headings, no links, no tables."""
-    one = " ".join(str(text).split())
-    one = one.replace("&", "&amp;")
-    one = _MD_SPECIAL.sub(r"\\\1", one)
-    # a leading "1." or "-" would start a list when the text begins a line
-    one = re.sub(r"^(\d+)\.", r"\1\\.", one)
-    return "\\" + one if one[:1] in ("-", "+") else one
 
 
 def approver_name(name: str) -> str:
@@ -56,28 +50,6 @@ def approval_line(review: ReviewDecision, report_name: str = "<this file>") -> s
     )
 
 
-def _mermaid(report: Report) -> list[str]:
-    tl = report.draft.timeline
-    if not tl:
-        return []
-    lines = ["```mermaid", "flowchart TD"]
-    for n, t in enumerate(tl):
-        label = "".join(c for c in " ".join(t.text.split()) if c.isprintable())[:70]
-        # entity codes keep quotes and brackets from ending the label
-        for ch, code in (
-            ("&", "#amp;"),
-            ('"', "#quot;"),
-            ("<", "#lt;"),
-            (">", "#gt;"),
-            ("`", "#96;"),
-        ):
-            label = label.replace(ch, code)
-        lines.append(f'    t{n}["{t.ts:%H:%M} {label}"]')
-    lines.append("    " + " --> ".join(f"t{n}" for n in range(len(tl))))
-    lines.append("```")
-    return lines
-
-
 def _actions(actions: list[Action], horizon: str) -> list[str]:
     got = [a for a in actions if a.horizon == horizon]
     if not got:
@@ -86,25 +58,27 @@ def _actions(actions: list[Action], horizon: str) -> list[str]:
 
 
 def _evidence_rows(items: list[EvidenceItem]) -> list[str]:
-    rows = ["| id | time (UTC) | source | ref | text |", "|---|---|---|---|---|"]
+    rows = ["| id | time (UTC) | source | who | ref | text |", "|---|---|---|---|---|---|"]
     for it in items:
-        text = esc(it.text)[:200]
+        text = esc(it.text, at="cell", limit=200)
         if it.count > 1:
             text += f" (x{it.count})"
-        rows.append(f"| {it.id} | {iso_z(it.ts)} | {esc(it.source)} | {esc(it.ref)} | {text} |")
+        source, ref = esc(it.source, at="cell"), esc(it.ref, at="cell")
+        who = esc(it.actor, at="cell") if it.actor else ""
+        rows.append(f"| {it.id} | {iso_z(it.ts)} | {source} | {who} | {ref} | {text} |")
     return rows
 
 
 def render(report: Report, *, file_name: str = "<this file>") -> str:
     d, f, v = report.draft, report.facts, report.verification
     out = [
-        f"# Incident Report: {esc(d.title)}",
+        f"# Incident Report: {esc(d.title, at='heading')}",
         "",
         f"- **Date:** {d.date}",
-        f"- **Status:** {esc(d.status)}",
+        f"- **Status:** {esc(d.status, at='inline')}",
         f"- **Severity:** {d.severity}",
-        f"- **Lead:** {esc(d.lead)}",
-        f"- **Impact:** {esc(d.impact)}",
+        f"- **Lead:** {esc(d.lead, at='inline')}",
+        f"- **Impact:** {esc(d.impact, at='inline')}",
         "",
         "## Executive Summary",
         "",
@@ -123,13 +97,15 @@ def render(report: Report, *, file_name: str = "<this file>") -> str:
     for t in d.timeline:
         mark = "" if t.verified else " *(unverified)*"
         when = f"{t.ts:%Y-%m-%d %H:%M}" if multi_day else f"{t.ts:%H:%M}"
-        out.append(f"- **{when}** — {esc(t.text)}{mark}{cite(t.evidence)}")
+        out.append(f"- **{when}** — {esc(t.text, at='inline')}{mark}{cite(t.evidence)}")
     if not d.timeline:
         out.append("- _No timeline entries could be verified._")
-    out += ["", *_mermaid(report), "", "## Root Cause Analysis (The 5 Whys)", ""]
+    out += ["", *journey(report), "", "## Root Cause Analysis (The 5 Whys)", ""]
     for n, w in enumerate(d.whys, 1):
         hyp = " *(hypothesis — confirm)*" if w.hypothesis else ""
-        out.append(f"{n}. **{esc(w.question)}** {esc(w.answer)}{hyp}{cite(w.evidence)}")
+        out.append(
+            f"{n}. **{esc(w.question, at='inline')}** {esc(w.answer, at='inline')}{hyp}{cite(w.evidence)}"
+        )
     out += ["", "## Corrective Actions", ""]
     for key, heading in HORIZONS:
         out += [f"### {heading}", *_actions(d.actions, key), ""]
@@ -138,15 +114,15 @@ def render(report: Report, *, file_name: str = "<this file>") -> str:
     out += [
         "## Reflexion (Agent Learning)",
         "",
-        f"- **Context:** {esc(r.context)}",
-        f"- **Lesson:** {esc(r.lesson)}",
-        f"- **Adjustment:** {esc(adjustment)}",
+        f"- **Context:** {esc(r.context, at='inline')}",
+        f"- **Lesson:** {esc(r.lesson, at='inline')}",
+        f"- **Adjustment:** {esc(adjustment, at='inline')}",
         approval_line(report.review, file_name),
         "",
         "## Artifacts",
         "",
     ]
-    out += [f"- <{a}>" if _safe_url(a) else f"- {esc(a)}" for a in d.artifacts] or [
+    out += [f"- <{a}>" if safe_link(a) else f"- {esc(a)}" for a in d.artifacts] or [
         "- _None found._"
     ]
     if d.similar:
@@ -171,10 +147,3 @@ def render(report: Report, *, file_name: str = "<this file>") -> str:
         "",
     ]
     return "\n".join(out)
-
-
-def _safe_url(url: str) -> bool:
-    return (
-        bool(re.fullmatch(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+", url))
-        and ">" not in url
-    )

@@ -340,7 +340,7 @@ def test_action_drafts_a_pending_report_from_the_closed_issue(repo: Path, event:
         "# Incident Report: Orders stuck in processing: webhook-worker queue backlog\n"
     )
     assert "- **Approval:** pending" in report
-    assert "**11:05** — issue \\#2184 closed" in report
+    assert "**11:05** — issue #2184 closed" in report  # "#" escaped only at a line start
     assert "**Time to resolve:** 2 h 25 min" in report  # alert at 08:41 -> issue closed at 11:05:40
     facts = json.loads(Path(out["json-path"]).read_text(encoding="utf-8"))["facts"]
     assert facts["resolved"]["ts"] == CLOSED_AT

@@ -15,7 +15,6 @@ import dataclasses
 import io
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pipeline import api, llm, review
 from pipeline.cache import Cache
 from pipeline.cli import main
 from pipeline.models import ReviewDecision
-from tests import fakes
+from tests import fakes, mdcheck
 from tests.conftest import MINI, ROOT, openai_args
 
 # summary, timeline, why 1..5, actions, reflexion: one call each on a healthy run
@@ -420,4 +419,7 @@ def test_hostile_title_stays_inside_out_dir(tmp_path: Path, title: str) -> None:
     assert _files(tmp_path) == [str(written.relative_to(tmp_path))]
     first = written.read_text().splitlines()[0]
     assert first.startswith("# Incident Report: ")
-    assert not re.search(r"(?<!\\)<[a-zA-Z!/]", first)  # any tag is escaped
+    # one heading, showing the title as text: any tag is escaped or inside a code span
+    tokens = mdcheck.parse(first)
+    assert [t.type for t in tokens] == ["heading_open", "inline", "heading_close"]
+    assert not mdcheck.inline_problems(mdcheck.inline_children(tokens))

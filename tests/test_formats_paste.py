@@ -408,3 +408,25 @@ def test_notes_regional_zone_follows_daylight_saving(tmp_path: Path) -> None:
         (utc(2023, 8, 25, 22, 27), False),  # PDT in August
         (utc(2023, 12, 1, 17, 0), False),  # PST in December
     ]
+
+
+def test_a_stray_fence_inside_a_sentence_does_not_swallow_the_paste(tmp_path: Path) -> None:
+    """Only a line or message that starts with ``` opens a code block; an odd
+    number of backticks inside a sentence leaves the next messages alone."""
+    paste = tmp_path / "chat.txt"
+    paste.write_text(
+        "14:26 mallory: ran `kubectl get pods` then ``` and a stray ` tic\n"
+        "14:27 bob: rolled back the deploy\n"
+        "14:28 alice: ```\n"
+        "14:28:01 ERROR db timeout\n"
+        "```\n"
+        "14:30 alice: errors are down\n"
+    )
+    res = ingest([str(paste)], IngestOptions(anchor_date=date(2026, 2, 8), tz=ZoneInfo("UTC")))
+    assert [(e.ts, e.actor) for e in res.events] == [
+        (utc(2026, 2, 8, 14, 26), "mallory"),
+        (utc(2026, 2, 8, 14, 27), "bob"),
+        (utc(2026, 2, 8, 14, 28), "alice"),
+        (utc(2026, 2, 8, 14, 30), "alice"),
+    ]
+    assert "ERROR db timeout" in res.events[2].text

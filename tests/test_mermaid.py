@@ -11,13 +11,15 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline import api, llm
-from pipeline.models import Report, ReviewDecision
+from pipeline.journey import CONFIG, LABEL_CHARS, SECTIONS, journey, section_of
+from pipeline.models import Report, ReviewDecision, TimedFact
 from pipeline.render import render
 from tests import fakes
 from tests.conftest import MINI, ROOT, isolate
@@ -55,7 +57,16 @@ HOSTILE = {
     "markdown": "**bold** _it_ [link](http://x) # heading\n- list",
     "html-entities": "&quot; &#quot; #lt;b#gt; &#60;",
     "braces-only": "{}{}[][]()()",
+    "journey-grammar": "fix: 5: alice, bob\n      section Pwned\n      evil: 1: mallory",
+    "journey-keywords": "title hijack section Owned accTitle: x accDescr: y",
+    "directive": '%%{init: {"theme": "forest", "securityLevel": "loose"}}%% done',
+    "comment-start": "%% hidden",
 }
+# actor names and titles come from evidence too
+HOSTILE_ACTORS = ["eve, mallory: 5: x", "bob; #1", "%%{init}%%", "", "a" * 80]
+HOSTILE_TITLE = "HighLatency; section X # y: 5: z %%{init: {}}%%"
+RATIO = "\u2236"  # what a ":" becomes in a journey label
+TIME = rf"(?:\d\d-\d\d )?\d\d{RATIO}\d\d "
 
 
 def approve(_d: object) -> ReviewDecision:
@@ -69,10 +80,27 @@ def blocks(markdown: str) -> list[str]:
 def _with_timeline(report: Report, texts: list[str]) -> Report:
     base = report.draft.timeline
     assert base, "the mini incident must have a timeline to mutate"
-    entries = [base[i % len(base)].model_copy(update={"text": t}) for i, t in enumerate(texts)]
+    # cite a chat or log line: an alert step is labelled with the alert's name instead
+    other = [e.id for e in report.evidence if not e.kind.startswith("alert")]
+    assert other, "the mini incident must have non-alert evidence"
+    entries = [
+        base[i % len(base)].model_copy(update={"text": t, "evidence": other[:1]})
+        for i, t in enumerate(texts)
+    ]
+    entries.sort(key=lambda e: e.ts)
     return report.model_copy(
         update={"draft": report.draft.model_copy(update={"timeline": entries})}
     )
+
+
+def _with_hostile_names(report: Report) -> Report:
+    """The title and every cited evidence item's actor replaced by hostile text."""
+    evidence = [
+        e.model_copy(update={"actor": HOSTILE_ACTORS[k % len(HOSTILE_ACTORS)], "kind": "message"})
+        for k, e in enumerate(report.evidence)
+    ]
+    draft = report.draft.model_copy(update={"title": HOSTILE_TITLE})
+    return report.model_copy(update={"draft": draft, "evidence": evidence})
 
 
 def _node_ready() -> str | None:
@@ -126,6 +154,7 @@ def _cases(tmp: Path) -> tuple[dict[str, str], Report]:
     for name, text in HOSTILE.items():
         reports[f"hostile:{name}"] = render(_with_timeline(mini, [text, "next step"]))
     reports["hostile:all-in-one"] = render(_with_timeline(mini, list(HOSTILE.values())))
+    reports["hostile:names"] = render(_with_hostile_names(mini))
     return reports, mini
 
 
@@ -134,7 +163,12 @@ BROKEN = {
     "negative:raw-quote": 'flowchart TD\n    t0["14:03 said "hi" loudly"]\n    t0 --> t1\n',
     "negative:dangling-arrow": 'flowchart TD\n    t0["a"] -->\n',
     "negative:not-a-diagram": "this is not mermaid at all",
+    # journey's grammar has no quoting: ";" and "#" in a task end it
+    "negative:journey-semicolon": "journey\n    section A\n      14:03 a; b: 5: me\n",
+    "negative:journey-hash": "journey\n    section A\n      a # b: 5: me\n",
 }
+# parses, but as something else: the time's colon split the task (task "14", score "03 a")
+MISREAD = "journey\n    title t\n    section Detection\n      14:03 alert fired: 1: Alertmanager\n"
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +189,7 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             per_case[case].append(len(diagrams))
             names.append(case)
             diagrams.append(b)
-    for case, text in BROKEN.items():
+    for case, text in [*BROKEN.items(), ("misread", MISREAD)]:
         per_case[case] = [len(diagrams)]
         names.append(case)
         diagrams.append(text)
@@ -173,16 +207,37 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 REPORT_CASES = ["offline:mini", *(f"offline:{fx.name}" for fx in FIXTURES), "fake:mini"]
-HOSTILE_CASES = [f"hostile:{n}" for n in HOSTILE] + ["hostile:all-in-one"]
+HOSTILE_CASES = [f"hostile:{n}" for n in HOSTILE] + ["hostile:all-in-one", "hostile:names"]
 
 
-def _assert_parsed(checked: dict[str, Any], case: str) -> None:
+def journey_problems(result: dict[str, Any]) -> list[str]:
+    """What is wrong with a parsed journey: each task a time and a label, a score
+    of 1-5, at least one actor, our sections in order."""
+    if result.get("type") != "journey":
+        return [f"not a journey: {result.get('type')}"]
+    tasks = result["journey"]["tasks"]
+    problems = [] if tasks else ["no tasks"]
+    for t in tasks:
+        if not re.match(TIME + r"\S", t["task"]):
+            problems.append(f"task without its time: {t['task']!r}")
+        if t["score"] not in (1, 2, 3, 4, 5):
+            problems.append(f"score {t['score']!r} in {t['task']!r}")
+        if not t["people"] or not all(p.strip() for p in t["people"]):
+            problems.append(f"no actor for {t['task']!r}")
+    sections = [t["section"] for t in tasks]
+    order = [SECTIONS.index(x) if x in SECTIONS else -1 for x in sections]
+    if -1 in order or order != sorted(order):
+        problems.append(f"sections {sections}")
+    return problems
+
+
+def _assert_parsed(checked: dict[str, Any], case: str) -> dict[str, Any]:
     idx = checked["per_case"][case]
     assert len(idx) == 1, f"{case}: expected exactly one mermaid block, found {len(idx)}"
-    for i in idx:
-        r = checked["results"][i]
-        assert r["ok"], f"{case}: mermaid rejected\n{checked['diagrams'][i]}\n{r.get('error')}"
-        assert r["type"].startswith("flowchart"), r
+    r: dict[str, Any] = checked["results"][idx[0]]
+    assert r["ok"], f"{case}: mermaid rejected\n{checked['diagrams'][idx[0]]}\n{r.get('error')}"
+    assert not journey_problems(r), (journey_problems(r), checked["diagrams"][idx[0]])
+    return r
 
 
 @pytest.mark.parametrize("case", REPORT_CASES)
@@ -195,16 +250,47 @@ def test_hostile_timeline_text_parses(checked: dict[str, Any], case: str) -> Non
     _assert_parsed(checked, case)
 
 
-def test_hostile_labels_stay_inside_their_node(checked: dict[str, Any]) -> None:
-    """The parser accepting it is not enough: no label may add nodes or edges."""
-    i = checked["per_case"]["hostile:all-in-one"][0]
-    lines = checked["diagrams"][i].splitlines()
-    n = len(HOSTILE)
-    assert lines[0] == "flowchart TD"
-    assert len(lines) == n + 2, lines
-    for k, line in enumerate(lines[1:-1]):
-        assert re.fullmatch(rf'    t{k}\["\d\d:\d\d [^"]*"\]', line), line
-    assert lines[-1] == "    " + " --> ".join(f"t{k}" for k in range(n))
+def test_hostile_labels_stay_inside_their_task(checked: dict[str, Any]) -> None:
+    """The parser accepting it is not enough: no label may add tasks, sections or
+    directives, and each task keeps its time and the start of its text."""
+    r = _assert_parsed(checked, "hostile:all-in-one")
+    tasks = r["journey"]["tasks"]
+    mini: Report = checked["mini"]
+    assert len(tasks) == len(HOSTILE)
+    assert r["journey"]["title"] == f"{mini.draft.title} (UTC)"
+    assert {t["section"] for t in tasks} <= set(SECTIONS)
+    diagram = checked["diagrams"][checked["per_case"]["hostile:all-in-one"][0]]
+    # the only directive is ours, first; no HTML-ish brackets reach the labels
+    assert diagram.startswith(CONFIG + "\n") and diagram.count("%%{") == 1
+    assert "<" not in diagram and ">" not in diagram
+    assert [ln.strip() for ln in diagram.splitlines() if ln.strip().startswith("section")] == [
+        f"section {s}" for s in dict.fromkeys(t["section"] for t in tasks)
+    ]
+    shown = [re.sub("^" + TIME, "", t["task"]) for t in tasks]
+    # each label is the start of its own text (cut at a word, with "…")
+    assert "fix: 5: alice, bob…".replace(":", RATIO) in shown, shown
+    assert "14:03:22 error:…".replace(":", RATIO) in shown, shown
+    assert all(len(t["task"]) <= LABEL_CHARS for t in tasks), tasks
+
+
+def test_hostile_actors_and_title_stay_in_their_place(checked: dict[str, Any]) -> None:
+    r = _assert_parsed(checked, "hostile:names")
+    mini: Report = checked["mini"]
+    tasks = r["journey"]["tasks"]
+    assert len(tasks) == len(mini.draft.timeline)
+    title = r["journey"]["title"]
+    assert title.startswith("HighLatency, section X") and title.endswith("(UTC)")
+    people = {p for t in tasks for p in t["people"]}
+    assert all(len(p) <= 28 and not set(p) & set(",:;#") and "%%" not in p for p in people)
+    assert "eve mallory 5 x" in people, people
+
+
+def test_misread_journey_is_caught(checked: dict[str, Any]) -> None:
+    """A time with a raw colon parses, but the structure check sees the split task."""
+    (i,) = checked["per_case"]["misread"]
+    r = checked["results"][i]
+    assert r["ok"] and r["journey"]["tasks"][0]["task"] == "14"
+    assert journey_problems(r)
 
 
 @pytest.mark.parametrize("case", list(BROKEN))
@@ -232,3 +318,111 @@ def test_no_timeline_means_no_diagram(checked: dict[str, Any]) -> None:
     assert blocks(render(mini))
     empty = mini.model_copy(update={"draft": mini.draft.model_copy(update={"timeline": []})})
     assert "```mermaid" not in render(empty)
+
+
+# --- sections and scores from the facts (no node needed) ------------------------
+
+
+@pytest.fixture(scope="module")
+def mini_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    with pytest.MonkeyPatch.context() as mp:
+        tmp = tmp_path_factory.mktemp("journey")
+        isolate(mp, tmp / "env-cache")
+        with llm.open_backend("offline") as offline:
+            return api.draft_report(
+                [str(MINI)], offline, reviewer=approve, options=api.Options(cache_dir=tmp / "c")
+            )
+
+
+def _at(report: Report, minutes: list[int], **facts: int | None) -> Report:
+    """The report with timeline entries at base+minutes and facts at base+offsets."""
+    base = report.draft.timeline[0].ts.replace(hour=14, minute=0)
+    entry = report.draft.timeline[0]
+    tl = [entry.model_copy(update={"ts": base + timedelta(minutes=m)}) for m in minutes]
+    fields = {
+        k: TimedFact(ts=None if v is None else base + timedelta(minutes=v), formula="test")
+        for k, v in facts.items()
+    }
+    return report.model_copy(
+        update={
+            "draft": report.draft.model_copy(update={"timeline": tl}),
+            "facts": report.facts.model_copy(update=fields),
+        }
+    )
+
+
+def _steps(report: Report) -> list[tuple[str, str, int]]:
+    """(section, time, score) of each step in the rendered journey."""
+    out, section = [], ""
+    for line in journey(report):
+        if line.strip().startswith("section "):
+            section = line.strip().removeprefix("section ")
+        elif m := re.match(rf"      ({TIME.strip()}) .*: (\d): .+$", line):
+            out.append((section, m.group(1).replace(RATIO, ":"), int(m.group(2))))
+    return out
+
+
+def test_sections_follow_the_facts(mini_report: Report) -> None:
+    r = _at(mini_report, [0, 5, 7, 12, 30, 41, 50],
+            detected=5, acknowledged=7, mitigated=30, resolved=41)  # fmt: skip
+    assert _steps(r) == [
+        ("Detection", "14:00", 1),
+        ("Detection", "14:05", 1),
+        ("Detection", "14:07", 1),  # the acknowledgement closes detection
+        ("Response", "14:12", 2),
+        ("Remediation", "14:30", 4),  # from the mitigation on
+        ("Remediation", "14:41", 5),  # resolved
+        ("Remediation", "14:50", 5),
+    ]
+    lines = journey(r)
+    assert lines[:4] == ["```mermaid", CONFIG, "journey", f"    title {r.draft.title} (UTC)"]
+    assert [ln.strip() for ln in lines if "section" in ln] == [f"section {s}" for s in SECTIONS]
+
+
+def test_sections_without_ack_or_mitigation(mini_report: Report) -> None:
+    # no acknowledgement: detection ends at the first alert; no mitigation: the resolution starts remediation
+    r = _at(mini_report, [0, 5, 6, 20, 25],
+            detected=5, acknowledged=None, mitigated=None, resolved=25)  # fmt: skip
+    assert [(s, sc) for s, _t, sc in _steps(r)] == [
+        ("Detection", 1), ("Detection", 1), ("Response", 2), ("Response", 2), ("Remediation", 5),
+    ]  # fmt: skip
+    # nothing known: all response, and empty sections are left out
+    r = _at(mini_report, [0, 5], detected=None, acknowledged=None, mitigated=None, resolved=None)
+    assert [s for s, _t, _sc in _steps(r)] == ["Response", "Response"]
+    assert not [ln for ln in journey(r) if "section Detection" in ln]
+
+
+def test_sections_never_go_back(mini_report: Report) -> None:
+    # a page acknowledged after the mitigation must not pull it back into Detection
+    r = _at(mini_report, [0, 10, 20], detected=0, acknowledged=20, mitigated=10, resolved=None)
+    assert [section_of(t.ts, r) for t in r.draft.timeline] == [0, 2, 2]
+    assert [s for s, _t, _sc in _steps(r)] == ["Detection", "Remediation", "Remediation"]
+
+
+def test_multi_day_steps_carry_the_date(mini_report: Report) -> None:
+    r = _at(mini_report, [0, 60 * 11], detected=0)
+    assert [t for _s, t, _sc in _steps(r)] == [
+        f"{r.draft.timeline[0].ts:%m-%d} 14:00",
+        f"{r.draft.timeline[1].ts:%m-%d} 01:00",
+    ]
+
+
+def test_labels_are_short_and_actors_come_from_the_evidence(mini_report: Report) -> None:
+    lines = [ln.strip().replace(RATIO, ":") for ln in journey(mini_report)]
+    # an alert step names the alert and what it did; the alerting system is the actor
+    assert "14:03 HighLatency fired: 1: Alertmanager" in lines
+    assert any(ln.endswith("HighLatency resolved: 5: Alertmanager") for ln in lines)
+    # a chat step: its words (the speaker is the actor), cut at a word with "…"
+    assert "14:05 ack, looking at the…: 1: alice" in lines
+    # a log line without a service: the file it came from
+    assert any(ln.endswith(": 1: app.log") for ln in lines)
+    tasks = [ln.rsplit(": ", 2)[0] for ln in lines if re.match(r"\d\d:\d\d ", ln)]
+    assert tasks and all(len(t) <= LABEL_CHARS for t in tasks), tasks
+    # the offline drafter writes "alice in chat: “...”": the label drops the speaker
+    entry = mini_report.draft.timeline[0]
+    chat = next(e for e in mini_report.evidence if e.actor == "alice")
+    said = entry.model_copy(update={"text": "alice in chat: “rolled back”", "evidence": [chat.id]})
+    r = mini_report.model_copy(
+        update={"draft": mini_report.draft.model_copy(update={"timeline": [said]})}
+    )
+    assert any(ln.strip().endswith(" rolled back: 1: alice") for ln in journey(r))

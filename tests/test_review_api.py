@@ -25,6 +25,7 @@ from pipeline.models import ReviewDecision
 from pipeline.render import render
 from pipeline.review import ReviewSession, load, set_status
 from pipeline.review.server import CSP, ReviewServer
+from tests import mdcheck
 from tests.conftest import MINI, ROOT
 
 HOSTILE = "2026-02-08T14:02:50Z ERROR api-gateway <b class=planted>bold</b> <img src=x onerror=alert(1)> upstream reset\n"
@@ -262,7 +263,8 @@ def test_approve_with_edits_writes_as_the_cli_does(tmp_path: Path, serve: Any) -
     assert path.parent == tmp_path / "out" and path.name == api.report_name(session.report)
     assert "- **Lesson:** Unbounded scans starve the API of connections." in text
     assert "1. **Why 1?** An aggregation without a date filter scanned orders. [E9]" in text
-    assert "<script>" not in text and "\\<script\\>" in text  # escaped as every report is
+    assert "`<script>x</script>`" in text  # inert in a code span, as every report writes it
+    assert mdcheck.report_problems(text) == []
     assert "- **Approval:** approved by @alice on " in text
     # exactly what the CLI's renderer writes for this report
     assert text == render(session.report, file_name=str(tmp_path / "out" / path.name))

@@ -99,7 +99,7 @@ def render(text: str, names: Directory) -> tuple[str, str | None]:
             # <!here>, <!channel>, <!subteam^S1|@oncall>, <!date^...|fallback>
             return label or "@" + target.split("^")[0]
         if target.startswith(("http://", "https://")):
-            urls.append(target)
+            urls.append(html.unescape(target))  # Slack escapes & in link targets too
         return label or target.removeprefix("mailto:")
 
     out = html.unescape(_MARKUP.sub(sub, text))  # Slack escapes only & < >

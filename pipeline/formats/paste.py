@@ -194,7 +194,10 @@ class TranscriptFormat(Format):
                 continue
             ln = classify(raw) if not fenced else Line("text", text=raw.strip())
             if pending is not None and raw.count("```") % 2:
-                fenced = not fenced
+                # a block opens only where a line or a message starts with it: a
+                # stray ``` inside a sentence must not swallow the rest of the paste
+                opens = raw.strip().startswith("```") or (ln.text or "").lstrip().startswith("```")
+                fenced = False if fenced else opens
             if ln.kind == "said" and ln.name in speakers and last_ts is not None:
                 # an untimed "Name (handle): text" of a known speaker: a new message, same time
                 yield from self._emit(pending, ctx)

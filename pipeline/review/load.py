@@ -82,13 +82,14 @@ def _evidence(body: list[str]) -> list[EvidenceItem]:
         if not m:
             continue
         cells = [c.strip() for c in _CELL.split(m.group(2))]
-        if len(cells) < 4:
+        if len(cells) < 5:
             continue
-        ts, source, ref, text = (
+        ts, source, actor, ref, text = (
             cells[0],
             md.unescape(cells[1]),
             md.unescape(cells[2]),
-            "|".join(cells[3:]),
+            md.unescape(cells[3]),
+            "|".join(cells[4:]),
         )
         count = _COUNT.search(text)
         text = md.unescape(_COUNT.sub("", text))
@@ -99,21 +100,89 @@ def _evidence(body: list[str]) -> list[EvidenceItem]:
         out.append(
             EvidenceItem(
                 id=m.group(1), ts=when, source=source, kind=_kind(source, text), text=text,
-                ref=ref, count=int(count.group(1)) if count else 1,
+                actor=actor or None, ref=ref, count=int(count.group(1)) if count else 1,
             )
         )  # fmt: skip
     return out
 
 
-def _facts(metrics: dict[str, float | None], d: Draft) -> Facts:
-    """Facts as far as the file holds them: durations, no milestone times."""
+_SECTION = re.compile(r"^\s*section (Detection|Response|Remediation)\s*$")
+_STEP = re.compile(r"^\s+(?:\d\d-\d\d )?\d\d\u2236\d\d (.*): ([1-5]): .*$")
+_ALERT_STEP = re.compile(r"^(\S+) (?:fired|resolved|acknowledged)$")
+
+
+def _alert_names(lines: list[str], draft: Draft, evidence: list[EvidenceItem]) -> None:
+    """The alert names the journey's steps show (``HighLatency fired``) go back on
+    the cited alert evidence (the appendix has no column for them), in place."""
+    labels = [m.group(1) for ln in lines if (m := _STEP.match(ln))]
+    if len(labels) != len(draft.timeline):
+        return
+    by_id = {e.id: n for n, e in enumerate(evidence)}
+    for label, entry in zip(labels, draft.timeline, strict=True):
+        m = _ALERT_STEP.match(label)
+        cut = label.endswith("\u2026") and " " not in label  # a long name, shortened
+        for eid in entry.evidence if (m or cut) else []:
+            n = by_id.get(eid)
+            if n is None or not evidence[n].kind.startswith("alert"):
+                continue
+            name = m.group(1) if m else label[:-1]
+            if not m:  # the first word of the alert's text that the shortened name begins
+                words = re.findall(r"[\w.-]+", evidence[n].text)
+                name = next((w for w in words if w.startswith(name)), "")
+                if not name:
+                    continue
+            attrs = {**evidence[n].attrs, "alertname": name}
+            evidence[n] = evidence[n].model_copy(update={"attrs": attrs})
+
+
+def _journey_lines(text: str) -> list[str]:
+    m = re.search(r"^```mermaid\n(.*?)^```", text, flags=re.M | re.S)
+    return m.group(1).splitlines() if m and "\njourney\n" in f"\n{m.group(1)}" else []
+
+
+def _milestones(lines: list[str], times: list[datetime]) -> dict[str, datetime]:
+    """Milestones as the file's journey drew them (one step per timeline entry,
+    in order): its sections and scores are cut at the acknowledgement, the
+    mitigation and the resolution, so re-rendering draws the same picture."""
+    steps: list[tuple[str, int]] = []
+    section = ""
+    for ln in lines:
+        if m := _SECTION.match(ln):
+            section = m.group(1)
+        elif (m := _STEP.match(ln)) and section:
+            steps.append((section, int(m.group(2))))
+    if len(steps) != len(times):
+        return {}
+    out: dict[str, datetime] = {}
+    detection = [t for t, (sec, _) in zip(times, steps, strict=True) if sec == "Detection"]
+    if detection:
+        out["acknowledged"] = max(detection)
+    remediation = [t for t, (sec, _) in zip(times, steps, strict=True) if sec == "Remediation"]
+    if remediation:
+        out["mitigated"] = min(remediation)
+    resolved = [t for t, (_, score) in zip(times, steps, strict=True) if score == 5]
+    if resolved:
+        out["resolved"] = min(resolved)
+    return out
+
+
+def _facts(
+    metrics: dict[str, float | None], d: Draft, milestones: dict[str, datetime] | None = None
+) -> Facts:
+    """Facts as far as the file holds them: durations, and the milestones its
+    journey diagram shows (no start or detection time)."""
     none = TimedFact(ts=None, formula="not in the report file")
+    drawn = {
+        k: TimedFact(ts=ts, formula="read from the report's journey")
+        for k, ts in (milestones or {}).items()
+    }
 
     def metric(name: str) -> Metric:
         return Metric(minutes=metrics.get(name), formula="read from the report")
 
     return Facts(
-        start=none, detected=none, acknowledged=none, mitigated=none, resolved=none,
+        start=none, detected=none, acknowledged=drawn.get("acknowledged", none),
+        mitigated=drawn.get("mitigated", none), resolved=drawn.get("resolved", none),
         time_to_detect=metric("detect"), time_to_acknowledge=metric("acknowledge"),
         time_to_mitigate=metric("mitigate"), time_to_resolve=metric("resolve"),
         alerts=[], participants=[], services=[], severity=d.severity, status=d.status,
@@ -184,9 +253,14 @@ def parse(path: Path, text: str) -> tuple[Report, str]:
                 ],
             )
         )
+        _alert_names(_journey_lines(text), draft, evidence)
         report = Report(
             draft=draft,
-            facts=_facts(metrics, draft),
+            facts=_facts(
+                metrics,
+                draft,
+                _milestones(_journey_lines(text), [t.ts for t in draft.timeline]),
+            ),
             review=_decision(approval),
             evidence=evidence,
             ledger=_ledger(secs.get("## Appendix: Condensed Away", [])),

@@ -10,6 +10,7 @@ import html
 import re
 from collections.abc import Iterator
 
+from ..mdtext import inline
 from ..models import Action, Why
 from ..render import HORIZONS
 from .decision import ACTION_PLACEHOLDER, EditError, TimelineEdit
@@ -35,8 +36,15 @@ _ESCAPED = re.compile(r"\\([\\`*_\[\]{}<>#|!~+.()-])|`([^`]*)`")
 
 def unescape(text: str) -> str:
     """Undo ``render.esc``: backslash escapes, code spans and entities."""
-    text = _ESCAPED.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+    text = _ESCAPED.sub(lambda m: m.group(1) if m.group(1) is not None else _span(m.group(2)), text)
     return html.unescape(text)
+
+
+def _span(content: str) -> str:
+    """A code span the renderer made itself (``statement_timeout``) is unwrapped;
+    one the evidence's author wrote keeps its backticks, so rendering the text
+    again gives the same span."""
+    return content if inline(content) == f"`{content}`" else f"`{content}`"
 
 
 def sections(text: str) -> Iterator[tuple[str, list[str]]]:

@@ -7,6 +7,8 @@
 // Prints one JSON object per diagram on its own line, in input order:
 //   {"index":0,"source":"<stdin>[0]","ok":true,"type":"flowchart-v2"}
 //   {"index":1,"source":"<stdin>[1]","ok":false,"error":"Parse error on line 2: ..."}
+// A journey also reports what the parser made of it, since a stray ":" still parses
+// (as another task split): "journey":{"title":"...","tasks":[{"section","task","score","people"}]}
 // Exit status: 0 all parsed, 1 at least one parse error, 2 bad input/usage.
 import { readFileSync } from "node:fs";
 import { JSDOM } from "jsdom";
@@ -65,6 +67,11 @@ for (const [index, { source, text }] of items.entries()) {
   try {
     const parsed = await mermaid.parse(text);
     result = { index, source, ok: true, type: parsed.diagramType };
+    if (parsed.diagramType === "journey") {
+      const { db } = await mermaid.mermaidAPI.getDiagramFromText(text);
+      const tasks = db.getTasks().map(({ section, task, score, people }) => ({ section, task, score, people }));
+      result.journey = { title: db.getDiagramTitle(), tasks };
+    }
   } catch (e) {
     failed += 1;
     result = { index, source, ok: false, error: String(e?.message ?? e) };
