@@ -67,13 +67,13 @@ class Http:
         *,
         headers: dict[str, str] | None = None,
         timeout: float = TIMEOUT_S,
-        attempts: int = ATTEMPTS,
-        max_wait: float = MAX_WAIT_S,
+        attempts: int | None = None,
+        max_wait: float | None = None,
     ) -> None:
         self.name = name
-        self.requests = 0  # sent, retries included (tests and the bench read it)
-        self._attempts = attempts
-        self._max_wait = max_wait
+        self.requests = 0  # sent, retries included
+        self._attempts = attempts or ATTEMPTS  # read at call time: tests lower them
+        self._max_wait = MAX_WAIT_S if max_wait is None else max_wait
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Accept": "application/json", **(headers or {})},
@@ -143,7 +143,7 @@ def _said(resp: httpx.Response) -> str:
         doc = resp.text
     if isinstance(doc, dict):
         err = doc.get("error")
-        doc = err.get("reason") if isinstance(err, dict) else err or doc.get("message")
+        doc = (err.get("reason") or err.get("message")) if isinstance(err, dict) else err or doc.get("message")
     text = " ".join(str(doc or "").split())[:120]
     return f": {text}" if text else ""
 

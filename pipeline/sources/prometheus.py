@@ -79,7 +79,7 @@ def fetcher(url: str, queries: list[str], win: Window, timeout: float) -> Fetche
             for n, alert in enumerate(_alerts(http, win), 1):
                 out.extend(guarded(ctx, n, _am_alert, ctx, alert, {}, n, SOURCE, seen))
             for q in queries:
-                out.extend(_summary(http, Query.parse(q), win, ctx))
+                out.extend(_summary(http, Query.parse(q), win, ctx, len(out)))
 
     return fetch
 
@@ -162,7 +162,7 @@ def _iso(epoch: float) -> str:
 # --- --prom-query summaries --------------------------------------------------------
 
 
-def _summary(http: Http, q: Query, win: Window, ctx: ParseContext) -> list[Event]:
+def _summary(http: Http, q: Query, win: Window, ctx: ParseContext, base: int) -> list[Event]:
     span = (win.end - win.start).total_seconds()
     step = max(60, math.ceil(span / MAX_POINTS))
     doc = http.get(
@@ -188,7 +188,7 @@ def _summary(http: Http, q: Query, win: Window, ctx: ParseContext) -> list[Event
         ctx.warn(f"{q.expr!r}: no samples in the window")
     out: list[Event] = []
     for _, metric, pts in ranked[:MAX_SERIES]:
-        out.extend(_series_events(q, metric, pts, step, ctx, len(out)))
+        out.extend(_series_events(q, metric, pts, step, ctx, base + len(out)))
     return out
 
 
