@@ -210,7 +210,7 @@ def main(ctx: click.Context, **o: Any) -> None:
 def _dump(paths: list[str], opts: api.Options) -> None:
     loaded = api.load(paths, opts)
     for w in loaded.warnings:
-        err.print(f"warning: {w}", markup=False)
+        err.print(f"warning: {w}", markup=False, soft_wrap=True)
     for e in loaded.norm.events:
         sys.stdout.write(json.dumps(e.model_dump(mode="json"), ensure_ascii=False) + "\n")
 
@@ -253,7 +253,7 @@ def _run(paths: list[str], opts: api.Options, o: dict[str, Any], out_dir: Path) 
     ) as backend:
         prep = api.prepare(paths, opts, budget_tokens=backend.profile.budget_tokens)
         for w in prep.warnings:
-            err.print(f"warning: {w}", markup=False)
+            err.print(f"warning: {w}", markup=False, soft_wrap=True)
         if prep.redactions:
             counts = ", ".join(f"{k}: {v}" for k, v in sorted(prep.redactions.items()))
             err.print(f"redacted {sum(prep.redactions.values())} items ({counts})", markup=False)

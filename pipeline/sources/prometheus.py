@@ -38,7 +38,7 @@ SOURCE = "prometheus"
 CHUNK = timedelta(hours=6)  # raw samples per request: 6 h of a 15 s rule = 1,440 per series
 MAX_POINTS = 11_000  # Prometheus refuses a query_range of more points per series
 MAX_SERIES = 10  # per --prom-query: the highest peaks; the rest counted in a warning
-PER_MINUTE_KEEP = 180  # values kept in attrs for the report's picture
+PER_MINUTE_KEEP = 240  # values kept in attrs for the picture: 4 h a minute apart, then sparser
 _THRESHOLD = re.compile(
     r"^(?P<expr>.*\S)\s*;\s*(?P<op>>=|<=|>|<)\s*(?P<val>[-+]?[0-9.]+(?:e[-+]?\d+)?)\s*$", re.I
 )
