@@ -455,3 +455,34 @@ def test_pagerduty_refused_and_missing_token(monkeypatch: pytest.MonkeyPatch) ->
             "unavailable: pagerduty incident Q1ABC: HTTP 401 (token refused): Unauthorized"
         ]
         assert len(srv.requests) == 1
+
+
+def test_loki_spool_keeps_multiline_and_backslashes() -> None:
+    body = 'panic: boom\n\tat main.go:12\r\npath C:\\tmp\\new "quoted" \\n literal'
+    with serve(loki_app(STREAMS, select_from([(ns(T0), 0, body)]))) as srv:
+        events, _ = fetch_loki(srv.url)
+    with loki.Spool() as spool:
+        spool.stream(STREAMS[0])
+        spool.write([(ns(T0), 0, body)])
+        spool._f.close()
+        (raw,) = spool.path.read_text().splitlines()
+        assert spool._read(raw) == (ns(T0), 0, body)
+    assert events[0].text.startswith("panic: boom")
+
+
+def test_loki_malformed_values_are_skipped_and_counted() -> None:
+    good = [str(ns(T0)), "level=info msg=ok"]
+    doc = {
+        "status": "success",
+        "data": {
+            "resultType": "streams",
+            "result": [
+                {"stream": {"app": "api"}, "values": [good, ["soon", "bad time"], [str(ns(T0))]]},
+                {"stream": {"app": "db"}, "values": "not a list"},
+            ],
+        },
+    }
+    with serve(lambda req: doc) as srv:
+        events, report = fetch_loki(srv.url)
+    assert [e.text for e in events] == ["ok"]
+    assert len(report.skipped) == 3 and "not a [time, line] pair" in report.skipped[0].reason

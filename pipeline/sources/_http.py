@@ -143,7 +143,11 @@ def _said(resp: httpx.Response) -> str:
         doc = resp.text
     if isinstance(doc, dict):
         err = doc.get("error")
-        doc = (err.get("reason") or err.get("message")) if isinstance(err, dict) else err or doc.get("message")
+        doc = (
+            (err.get("reason") or err.get("message"))
+            if isinstance(err, dict)
+            else err or doc.get("message")
+        )
     text = " ".join(str(doc or "").split())[:120]
     return f": {text}" if text else ""
 
