@@ -42,6 +42,7 @@ bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/memory_bench.py
 	$(PY) bench/local_bench.py
+	$(PY) bench/sources_bench.py
 
 eval: setup
 	$(PY) bench/eval.py

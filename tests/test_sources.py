@@ -486,3 +486,26 @@ def test_loki_malformed_values_are_skipped_and_counted() -> None:
         events, report = fetch_loki(srv.url)
     assert [e.text for e in events] == ["ok"]
     assert len(report.skipped) == 3 and "not a [time, line] pair" in report.skipped[0].reason
+
+
+def test_action_passes_sources_as_flags_and_tokens_only_through_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline import action
+
+    monkeypatch.setenv("INPUT_LOKI_URL", "https://bot:pw-in-url@loki.example:3100")
+    monkeypatch.setenv("INPUT_LOGQL", '{app="api"}')
+    monkeypatch.setenv("INPUT_PROMETHEUS_URL", "http://prometheus:9090")
+    monkeypatch.setenv("INPUT_PROM_QUERIES", "up == 0\n\nerrors ; > 5\n")
+    monkeypatch.setenv("INPUT_SLACK_CHANNEL", "incident-room")
+    monkeypatch.setenv("SLACK_TOKEN", SLACK_TOKEN)
+    args = action.source_args()
+    assert args == [
+        "--from-prometheus", "http://prometheus:9090",
+        "--from-loki", "https://bot:pw-in-url@loki.example:3100", "--logql", '{app="api"}',
+        "--from-slack", "incident-room",
+        "--prom-query", "up == 0", "--prom-query", "errors ; > 5",
+    ]  # fmt: skip
+    assert SLACK_TOKEN not in " ".join(args)
+    shown = action._USERINFO.sub(r"\1***@", " ".join(args))
+    assert "pw-in-url" not in shown and "https://***@loki.example:3100" in shown
