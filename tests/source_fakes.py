@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import bisect
 import json
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes import Fault
+from tests.fakes import Fault, QuietHandler, loopback, send
 
 
 @dataclass
@@ -62,12 +59,7 @@ def serve(app: App, faults: list[Fault] | None = None) -> Iterator[FakeAPI]:
     state = FakeAPI(faults=list(faults or []))
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *a: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def _any(self) -> None:
             parts = urlsplit(self.path)
             length = int(self.headers.get("content-length") or 0)
@@ -81,11 +73,7 @@ def serve(app: App, faults: list[Fault] | None = None) -> Iterator[FakeAPI]:
             with lock:
                 state.requests.append(req)
                 f = state.faults.pop(0) if state.faults else None
-            if f and f.delay:
-                time.sleep(f.delay)
-            if f and f.reset:
-                self.connection.shutdown(socket.SHUT_RDWR)
-                self.close_connection = True
+            if f and self.delay_or_reset(f):
                 return
             if f and (f.status != 200 or f.body is not None):
                 body_out = f.body if f.body is not None else {"error": "fault"}
@@ -98,30 +86,13 @@ def serve(app: App, faults: list[Fault] | None = None) -> Iterator[FakeAPI]:
         do_GET = do_POST = do_DELETE = _any
 
         def _send(self, status: int, obj: Any, headers: dict[str, str]) -> None:
-            if isinstance(obj, bytes):
-                data = obj
-            elif isinstance(obj, str):
-                data = obj.encode()
-            else:
-                data = json.dumps(obj).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+            if isinstance(obj, str):
+                obj = obj.encode()
+            send(self, status, obj if isinstance(obj, bytes) else json.dumps(obj).encode(), headers)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with loopback(Handler) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # --- Loki ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,29 +42,34 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(cmd: list[str], url: str, log: Path) -> subprocess.Popen[bytes]:
+@contextmanager
+def _server(exe: str, d: Path, config: str, *flags: str) -> Iterator[str]:
+    """``exe`` on a free loopback port with ``config`` written to ``d``; its URL
+    once ``/-/ready`` answers, and the process stopped afterwards."""
+    (d / "config.yml").write_text(config)
+    url = f"http://127.0.0.1:{_free_port()}"
+    cmd = [exe, f"--config.file={d / 'config.yml'}", f"--web.listen-address={url[7:]}", *flags]
+    log = d / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"{cmd[0]} did not become ready: {log.read_text()[-500:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"{exe} did not become ready: {log.read_text()[-500:]}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def openmetrics() -> str:
@@ -114,21 +120,14 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    (d / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
-    url = f"http://127.0.0.1:{_free_port()}"
-    proc = _start(
-        [
-            prom,
-            f"--config.file={d / 'prometheus.yml'}",
-            f"--storage.tsdb.path={d / 'data'}",
-            f"--web.listen-address={url.removeprefix('http://')}",
-            "--storage.tsdb.retention.time=100y",  # the incident is in the past: keep its blocks
-        ],
-        url,
-        d / "prometheus.log",
-    )
-    yield url
-    _stop(proc)
+    with _server(
+        prom,
+        d,
+        "global:\n  scrape_interval: 1h\n",
+        f"--storage.tsdb.path={d / 'data'}",
+        "--storage.tsdb.retention.time=100y",  # the incident is in the past: keep its blocks
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -137,21 +136,14 @@ def alertmanager_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not am:
         pytest.skip("alertmanager not installed (apt-get install prometheus-alertmanager)")
     d = tmp_path_factory.mktemp("alertmanager")
-    (d / "am.yml").write_text('route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n')
-    url = f"http://127.0.0.1:{_free_port()}"
-    proc = _start(
-        [
-            am,
-            f"--config.file={d / 'am.yml'}",
-            f"--storage.path={d / 'data'}",
-            f"--web.listen-address={url.removeprefix('http://')}",
-            "--cluster.listen-address=",  # no gossip port
-        ],
-        url,
-        d / "alertmanager.log",
-    )
-    yield url
-    _stop(proc)
+    with _server(
+        am,
+        d,
+        'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n',
+        f"--storage.path={d / 'data'}",
+        "--cluster.listen-address=",  # no gossip port
+    ) as url:
+        yield url
 
 
 def dump(*args: str) -> list[dict[str, Any]]:
