@@ -509,3 +509,17 @@ def test_action_passes_sources_as_flags_and_tokens_only_through_env(
     assert SLACK_TOKEN not in " ".join(args)
     shown = action._USERINFO.sub(r"\1***@", " ".join(args))
     assert "pw-in-url" not in shown and "https://***@loki.example:3100" in shown
+
+
+def test_slack_many_users_resolved_with_one_paged_users_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLACK_TOKEN", SLACK_TOKEN)
+    monkeypatch.setattr(slack, "MAX_LOOKUPS", 1)
+    msgs, replies = slack_world()
+    app = slack_app([CHANNEL], {"C0INCIDENT": msgs}, replies, USERS, token=SLACK_TOKEN, page=1)
+    with serve(app) as srv:
+        monkeypatch.setenv("SLACK_API_URL", srv.url)
+        events, _ = run_one("slack", "slack:x", slack.fetcher("C0INCIDENT", WIN, 5))
+    assert {e.actor for e in events} == {"Alice Doe", "Bob Roe"}
+    assert srv.paths("/users.") == ["/users.list", "/users.list"]  # a page a user

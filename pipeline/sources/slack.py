@@ -25,6 +25,9 @@ API = "https://slack.com/api"
 PAGE = 200  # Slack's recommended page size
 MAX_MESSAGES = 50_000  # a loop guard, said if hit
 MAX_LOOKUPS = 50  # users.info calls; beyond, one paged users.list
+# Slack limits conversations.replies to one call a minute for apps outside its
+# Marketplace (2025) and says so with Retry-After: wait that long, not less.
+MAX_WAIT_S = 65.0
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
@@ -76,7 +79,7 @@ def fetcher(channel: str, win: Window, timeout: float) -> Fetcher:
         name = f"slack {channel}"
         tok = token("SLACK_TOKEN", required=True, what=name)
         headers = {"Authorization": f"Bearer {tok}"}
-        with Http(name, base_url(), headers=headers, timeout=timeout) as http:
+        with Http(name, base_url(), headers=headers, timeout=timeout, max_wait=MAX_WAIT_S) as http:
             api = _Api(http)
             cid, cname = _channel(api, channel.lstrip("#"))
             window = {
