@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -68,31 +69,42 @@ def fetcher(url: str, logql: str, win: Window, timeout: float) -> Fetcher:
 
 
 def page_in(http: Http, logql: str, win: Window, ctx: ParseContext, spool: Spool) -> None:
+    """Pages in order; the next one is asked for as soon as this one's last
+    timestamp is known, so the server works while this page is written."""
     start, end = _ns(win.start), _ns(win.end) + 1  # end is exclusive
     seen_ns: int | None = None
     seen: set[tuple[int, int, str]] = set()  # lines read at exactly seen_ns
-    while spool.lines < MAX_LINES:
-        doc = http.get(
-            "/loki/api/v1/query_range",
-            {"query": logql, "start": start, "end": end, "limit": LIMIT, "direction": "forward"},
-        )
-        entries = _entries(http, doc, ctx, spool)
-        fresh = [e for e in entries if e[0] != seen_ns or e not in seen]
-        spool.write(fresh)
-        if len(entries) < LIMIT:
-            return
-        last = entries[-1][0]
-        if not fresh:  # a whole page at one instant, all read: step past it
-            ctx.warn(
-                f"more than {LIMIT} lines at {_EPOCH_NS + timedelta(microseconds=last // 1000)}: "
-                "lines beyond the first page at that instant were not read"
-            )
-            start, seen_ns, seen = last + 1, None, set()
-            continue
-        at_last = {e for e in entries if e[0] == last}
-        seen = at_last | seen if last == seen_ns else at_last
-        start, seen_ns = last, last
-    ctx.warn(f"stopped at {MAX_LINES} lines; narrow --logql or the window")
+
+    def ask(at: int) -> Any:
+        q = {"query": logql, "start": at, "end": end, "limit": LIMIT, "direction": "forward"}
+        return http.get("/loki/api/v1/query_range", q)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="loki-page")
+    try:
+        pending: Future[Any] | None = pool.submit(ask, start)
+        while pending is not None:
+            entries = _entries(http, pending.result(), ctx, spool)
+            fresh = [e for e in entries if e[0] != seen_ns or e not in seen]
+            pending = None
+            if len(entries) >= LIMIT and spool.lines + len(fresh) < MAX_LINES:
+                last = entries[-1][0]
+                if fresh:
+                    at_last = {e for e in entries if e[0] == last}
+                    seen = at_last | seen if last == seen_ns else at_last
+                    start, seen_ns = last, last
+                else:  # a whole page at one instant, all read: step past it
+                    when = _EPOCH_NS + timedelta(microseconds=last // 1000)
+                    ctx.warn(
+                        f"more than {LIMIT} lines at {when}: "
+                        "lines beyond the first page at that instant were not read"
+                    )
+                    start, seen_ns, seen = last + 1, None, set()
+                pending = pool.submit(ask, start)
+            elif len(entries) >= LIMIT:
+                ctx.warn(f"stopped at {MAX_LINES} lines; narrow --logql or the window")
+            spool.write(fresh)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # an interrupt does not wait for a page
 
 
 def _entries(http: Http, doc: Any, ctx: ParseContext, spool: Spool) -> list[tuple[int, int, str]]:
@@ -114,14 +126,15 @@ def _entries(http: Http, doc: Any, ctx: ParseContext, spool: Spool) -> list[tupl
             ctx.skip(None, "a stream without a values list")
             continue
         try:  # the common case in one comprehension: this loop sees every line
-            out.extend([(int(t), sid, ln) for t, ln, *_ in values if ln.__class__ is str])
-        except (TypeError, ValueError):
+            out.extend([(int(t), sid, ln) for t, ln in values if ln.__class__ is str])
+        except (TypeError, ValueError):  # odd pairs, or a third element (metadata)
             out.extend(_checked(values, sid, ctx))
-    out.sort(key=lambda e: (e[0], e[1]))
+    out.sort()  # time, then stream (then line): plain tuple order, compared in C
     return out
 
 
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}
+_SPECIAL = re.compile(r"[\\\n\r]")
 _UNESCAPE = re.compile(r"\\(.)")
 _UNESCAPED = {"\\": "\\", "n": "\n", "r": "\r"}
 
@@ -184,7 +197,18 @@ class Spool:
         return self._ids[key]
 
     def write(self, entries: list[tuple[int, int, str]]) -> None:
-        self._f.writelines(f"{_iso(ns)} {ns} {sid} {_escape(line)}\n" for ns, sid, line in entries)
+        """One page in one write: per-line writes through the text layer cost more
+        than everything else the page needs."""
+        if not entries:
+            return
+        plain = not _SPECIAL.search("".join(e[2] for e in entries))
+        sec = _second
+        rows = [
+            f"{sec(ns // 1_000_000_000)}.{ns % 1_000_000_000:09d}Z {ns} {sid} "
+            f"{line if plain else _escape(line)}\n"
+            for ns, sid, line in entries
+        ]
+        self._f.write("".join(rows))
         self.lines += len(entries)
 
     def _read(self, raw: str) -> tuple[int, int, str]:
@@ -230,11 +254,6 @@ class Spool:
                 }
                 out.append(ev.model_copy(update={"attrs": {**ev.attrs, **grouped}}))
         return out
-
-
-def _iso(ns: int) -> str:
-    sec, frac = divmod(ns, 10**9)
-    return f"{_second(sec)}.{frac:09d}Z"
 
 
 @lru_cache(maxsize=4096)
