@@ -24,7 +24,8 @@ import pytest
 
 from pipeline.sources import Window, _http, alertmanager, run_one
 from tests.source_fakes import loki_app, select_from, serve, slack_app
-from tests.test_sources import CHANNEL, SECRET, SLACK_TOKEN, STREAMS, USERS, invoke, ns
+from tests.test_sources import SECRET, STREAMS, invoke, ns
+from tests.test_sources_chat import CHANNEL, SLACK_TOKEN, USERS
 
 T0 = datetime(2026, 2, 8, 14, 0, tzinfo=UTC)
 EPOCH0 = int(T0.timestamp())
