@@ -208,3 +208,28 @@ def test_slack_many_users_resolved_with_one_paged_users_list(
         events, _ = run_one("slack", "slack:x", slack.fetcher("C0INCIDENT", WIN, 5))
     assert {e.actor for e in events} == {"Alice Doe", "Bob Roe"}
     assert srv.paths("/users.") == ["/users.list", "/users.list"]  # a page a user
+
+
+def test_pagerduty_incident_gives_the_window_to_loki(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --since/--until and no files: PagerDuty needs no window, and its trigger
+    and resolve entries give the window Loki is asked for."""
+    from pipeline.ingest import IngestResult
+    from pipeline.sources import SourceSpec, fetch_all
+    from tests.source_fakes import loki_app, select_from
+    from tests.test_sources import STREAMS, ns
+
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    entries = pd_entries(10)  # trigger at T0, resolve at T0 + 4.5 min
+    with (
+        serve(pagerduty_app("Q1ABC", entries, token=PD_TOKEN)) as pd,
+        serve(loki_app(STREAMS, select_from([(ns(T0), 0, "level=error msg=boom")]))) as lk,
+    ):
+        monkeypatch.setenv("PAGERDUTY_API_URL", pd.url)
+        result = IngestResult([], [])
+        fetch_all(SourceSpec(pagerduty="Q1ABC", loki=lk.url, logql='{app="api"}'), result)
+    assert [f.format for f in result.files] == ["pagerduty", "loki"]
+    assert not any(w.startswith("unavailable:") for f in result.files for w in f.warnings)
+    q = lk.requests[0].query
+    assert int(q["start"]) == ns(T0 - timedelta(hours=2))
+    assert int(q["end"]) == ns(T0 + timedelta(seconds=270) + timedelta(hours=1)) + 1
+    assert any(e.text == "boom" for e in result.events)
