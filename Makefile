@@ -49,6 +49,7 @@ bench: setup
 	$(PY) bench/memory_bench.py
 	$(PY) bench/local_bench.py
 	$(PY) bench/redaction_bench.py
+	$(PY) bench/sources_bench.py
 
 eval: setup
 	$(PY) bench/eval.py

@@ -15,6 +15,11 @@ variable, never through the command line of a ``run:`` script:
 - ``INPUT_LLM``, ``INPUT_MODEL``, ``INPUT_BASE_URL``, ``INPUT_OUT_DIR``,
   ``INPUT_TITLE`` (default: the issue title), ``INPUT_FORCE``. The API key is
   ``OPENAI_API_KEY``, read by draft-incident itself.
+- Live sources: ``INPUT_PROMETHEUS_URL``, ``INPUT_PROM_QUERIES`` (one a line),
+  ``INPUT_ALERTMANAGER_URL``, ``INPUT_LOKI_URL`` + ``INPUT_LOGQL``,
+  ``INPUT_ELASTICSEARCH_URL`` + ``_INDEX`` + ``_QUERY``, ``INPUT_SLACK_CHANNEL``,
+  ``INPUT_PAGERDUTY_INCIDENT``, ``INPUT_SINCE``/``INPUT_UNTIL``. Their tokens stay
+  in the environment (``SLACK_TOKEN``...), read by draft-incident itself.
 
 Writes ``report-path``, ``json-path`` and ``issue-number`` to ``GITHUB_OUTPUT``.
 Exit codes are draft-incident's; 2 also for bad inputs here.
@@ -38,6 +43,20 @@ BACKENDS = ("auto", "openai", "local", "offline")
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _ISSUE_KEYS = ("html_url", "number", "title", "state", "state_reason", "created_at", "closed_at")
 _COMMENT_KEYS = ("html_url", "id", "created_at", "body")
+SOURCE_INPUTS = (  # input -> flag; tokens are never flags
+    ("INPUT_PROMETHEUS_URL", "--from-prometheus"),
+    ("INPUT_ALERTMANAGER_URL", "--from-alertmanager"),
+    ("INPUT_LOKI_URL", "--from-loki"),
+    ("INPUT_LOGQL", "--logql"),
+    ("INPUT_ELASTICSEARCH_URL", "--from-elasticsearch"),
+    ("INPUT_ELASTICSEARCH_INDEX", "--index"),
+    ("INPUT_ELASTICSEARCH_QUERY", "--query"),
+    ("INPUT_SLACK_CHANNEL", "--from-slack"),
+    ("INPUT_PAGERDUTY_INCIDENT", "--from-pagerduty"),
+    ("INPUT_SINCE", "--since"),
+    ("INPUT_UNTIL", "--until"),
+)
+_USERINFO = re.compile(r"(://)[^/@\s]+@")
 
 
 class ActionError(Exception):
@@ -213,7 +232,18 @@ def build_command(
         cmd += ["--from-logs", p]
     for p in chats:
         cmd += ["--chat", p]
-    return cmd
+    return cmd + source_args()
+
+
+def source_args() -> list[str]:
+    out = []
+    for var, flag in SOURCE_INPUTS:
+        if value := env(var):
+            out += [flag, value]
+    for q in env("INPUT_PROM_QUERIES").splitlines():
+        if q.strip():
+            out += ["--prom-query", q.strip()]
+    return out
 
 
 def child_env() -> dict[str, str]:
@@ -233,14 +263,15 @@ def run() -> int:
     chats = expand(split_paths(env("INPUT_CHAT")), workspace, "chat")
     number, issue_title, issue_files = collect_issue(tmp)
     chats += issue_files
-    if not logs and not chats:
-        raise ActionError("nothing to draft from: give logs, chat or issue-number")
+    if not logs and not chats and not source_args():
+        raise ActionError("nothing to draft from: give logs, chat, issue-number or a source")
     out_dir = env("INPUT_OUT_DIR", "docs/incidents")
     json_out = tmp / "report.json"
     cmd = build_command(
         logs, chats, title=env("INPUT_TITLE") or issue_title, out_dir=out_dir, json_out=json_out
     )
-    print("draft-incident " + shlex.join(cmd[1:]), file=sys.stderr, flush=True)
+    shown_cmd = _USERINFO.sub(r"\1***@", shlex.join(cmd[1:]))  # user:password@ in a URL
+    print("draft-incident " + shown_cmd, file=sys.stderr, flush=True)
     res = subprocess.run(
         cmd, cwd=workspace, env=child_env(), stdout=subprocess.PIPE, text=True, check=False
     )

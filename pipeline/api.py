@@ -16,6 +16,7 @@ from . import __version__, condense, draft, facts, ingest, normalize, prompts, r
 from .cache import Cache
 from .llm import ChatBackend
 from .models import Draft, Event, Evidence, Facts, LedgerEntry, Report, ReviewDecision
+from .sources import UNAVAILABLE, SourceSpec, fetch_all
 from .write import atomic_write_text, safe_target
 
 Reviewer = Callable[[Draft], ReviewDecision]
@@ -37,6 +38,7 @@ class Options:
     cache_dir: Path | None = None
     use_cache: bool = True
     memory_dir: Path | None = None
+    sources: SourceSpec | None = None  # systems to pull evidence from, by time window
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Prepared:
 
 
 def load_events(paths: list[str], opts: Options) -> ingest.IngestResult:
-    return ingest.ingest(
+    result = ingest.ingest(
         paths,
         ingest.IngestOptions(
             tz=opts.tz,
@@ -60,6 +62,9 @@ def load_events(paths: list[str], opts: Options) -> ingest.IngestResult:
             strict=opts.strict,
         ),
     )
+    if opts.sources is not None:
+        fetch_all(opts.sources, result, since=opts.since, until=opts.until)
+    return result
 
 
 def _input_ledger(result: ingest.IngestResult, norm: normalize.Normalized) -> list[LedgerEntry]:
@@ -78,6 +83,11 @@ def _input_ledger(result: ingest.IngestResult, norm: normalize.Normalized) -> li
             LedgerEntry(reason="input ignored", count=1, detail=w)
             for w in f.warnings
             if w.startswith("ignored:")
+        ]
+        out += [
+            LedgerEntry(reason="source unavailable or incomplete", count=1, detail=w)
+            for w in f.warnings
+            if w.startswith(UNAVAILABLE)
         ]
     if norm.duplicates:
         out.append(

@@ -22,6 +22,7 @@ from . import api, llm, review
 from .formats import load_all
 from .ingest import InputError
 from .models import Draft, Report, ReviewDecision
+from .sources.options import source_options, spec_from
 from .timeparse import TimeError, parse_ts, zone
 from .write import WriteError
 
@@ -136,6 +137,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
     type=click.Path(file_okay=False),
     help="Past reports to compare with (default: --out-dir).",
 )
+@source_options
 @click.version_option(package_name="draft-incident")
 @click.pass_context
 def main(ctx: click.Context, **o: Any) -> None:
@@ -143,9 +145,13 @@ def main(ctx: click.Context, **o: Any) -> None:
     if ctx.invoked_subcommand is not None:
         return
     paths = [*o["logs"], *o["chats"]]
-    if not paths:
+    try:
+        sources = spec_from(o)
+    except ValueError as e:
+        fail(2, str(e))
+    if not paths and sources is None:
         click.echo(ctx.get_help())
-        fail(2, "give at least one --from-logs or --chat PATH")
+        fail(2, "give at least one --from-logs or --chat PATH, or a --from-<source>")
     try:
         tz = zone(o["tz"])
     except TimeError as e:
@@ -181,6 +187,7 @@ def main(ctx: click.Context, **o: Any) -> None:
         redact=o["redact"],
         use_cache=not o["no_cache"],
         memory_dir=Path(o["memory_dir"]) if o["memory_dir"] else out_dir,
+        sources=sources,
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -218,7 +225,7 @@ def main(ctx: click.Context, **o: Any) -> None:
 def _dump(paths: list[str], opts: api.Options) -> None:
     loaded = api.load(paths, opts)
     for w in loaded.warnings:
-        err.print(f"warning: {w}", markup=False)
+        err.print(f"warning: {w}", markup=False, soft_wrap=True)
     for e in loaded.norm.events:
         sys.stdout.write(json.dumps(e.model_dump(mode="json"), ensure_ascii=False) + "\n")
 
@@ -275,7 +282,7 @@ def _run(paths: list[str], opts: api.Options, o: dict[str, Any], out_dir: Path) 
     ) as backend:
         prep = api.prepare(paths, opts, budget_tokens=backend.profile.budget_tokens)
         for w in prep.warnings:
-            err.print(f"warning: {w}", markup=False)
+            err.print(f"warning: {w}", markup=False, soft_wrap=True)
         if prep.redactions:
             counts = ", ".join(f"{k}: {v}" for k, v in sorted(prep.redactions.items()))
             err.print(f"redacted {sum(prep.redactions.values())} items ({counts})", markup=False)

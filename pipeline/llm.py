@@ -21,14 +21,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel
 from tenacity import (
-    RetryCallState,
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_random_exponential,
 )
 
 from .cache import Cache, key_of
+from .retry import retry_after_wait as _wait
 
 T = TypeVar("T", bound=BaseModel)
 Method = Literal["json_schema", "function_calling"]
@@ -210,23 +209,6 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code == 429 or exc.status_code >= 500 or exc.status_code == 408
     return isinstance(exc, openai.APIConnectionError | TimeoutError | ConnectionError)
-
-
-def _wait(max_wait: float) -> Callable[[RetryCallState], float]:
-    backoff = wait_random_exponential(multiplier=0.5, max=max_wait)
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        resp = getattr(exc, "response", None)
-        header = resp.headers.get("retry-after") if resp is not None else None
-        if header:
-            try:
-                return min(float(header), max_wait)  # the server knows best, within reason
-            except ValueError:
-                pass
-        return backoff(state)
-
-    return wait
 
 
 def _raw_text(raw: BaseMessage | None) -> str:

@@ -170,6 +170,10 @@ class _Compiled:
         yield m.start(), order, start, end, kind
 
 
+CLEAN_MEMO = 100_000  # distinct clean strings remembered
+CLEAN_MAX_CHARS = 200
+
+
 class Redactor:
     def __init__(
         self, *, emails: bool = True, phones: bool = True, ips: bool = False, names: bool = False
@@ -183,6 +187,9 @@ class Redactor:
         self._labels: dict[str, str] = {}  # casefolded name -> label
         self._compiled: list[_Compiled] | None = None
         self._trigger_plan: list[tuple[bool, list[str], re.Pattern[str] | None]] | None = None
+        # short strings known to hold nothing: labels, levels and hosts repeat on
+        # every line of a log, and scanning them again was most of the redaction time
+        self._clean: set[str] = set()
 
     def __repr__(self) -> str:
         on = [g for g in _GROUPS if getattr(self, g)]
@@ -200,6 +207,7 @@ class Redactor:
             self._labels[name.casefold()] = label
             self.name_map[label] = name
         self._compiled = None
+        self._clean.clear()
 
     def restore_names(self, text: str) -> str:
         """Map ``person-N`` labels back to names (for the local operator, never the model)."""
@@ -232,6 +240,8 @@ class Redactor:
 
     def redact(self, text: str, where: str = "") -> str:
         """Return ``text`` with every finding replaced; record the findings."""
+        if not text or text in self._clean:
+            return text
         out: list[str] = []
         last = line = cursor = 0
         for start, end, kind in self.spans(text):
@@ -248,6 +258,8 @@ class Redactor:
             out += (text[last:start], repl)
             last = end
         if not out:
+            if len(text) <= CLEAN_MAX_CHARS and len(self._clean) < CLEAN_MEMO:
+                self._clean.add(text)
             return text
         out.append(text[last:])
         return "".join(out)

@@ -187,17 +187,28 @@ def _completion(req: dict[str, Any], f: Fault | None) -> dict[str, Any]:
     }
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a: Any) -> None:
+        pass
+
+    def delay_or_reset(self, f: Fault) -> bool:
+        """Apply a fault's delay; True when it resets the connection (no reply)."""
+        if f.delay:
+            time.sleep(f.delay)
+        if f.reset:
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+        return f.reset
+
+
 @contextmanager
 def fake_openai_server(faults: list[Fault] | None = None) -> Iterator[FakeOpenAI]:
     state = FakeOpenAI(url="", requests=[], faults=list(faults or []))
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *a: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
@@ -207,11 +218,7 @@ def fake_openai_server(faults: list[Fault] | None = None) -> Iterator[FakeOpenAI
             with lock:
                 state.requests.append(req)
                 f = state.faults.pop(0) if state.faults else None
-            if f and f.delay:
-                time.sleep(f.delay)
-            if f and f.reset:
-                self.connection.shutdown(socket.SHUT_RDWR)
-                self.close_connection = True
+            if f and self.delay_or_reset(f):
                 return
             if f and f.status != 200:
                 self._json(
@@ -229,21 +236,35 @@ def fake_openai_server(faults: list[Fault] | None = None) -> Iterator[FakeOpenAI
             self._raw(status, json.dumps(obj).encode(), headers)
 
         def _raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+            send(self, status, data, headers)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with loopback(Handler) as url:
+        state.url = f"{url}/v1"
+        yield state
+
+
+def send(
+    handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict[str, str] | None = None
+) -> None:
+    """One JSON reply (also the fakes in source_fakes.py)."""
+    handler.send_response(status)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(data)))
+    for k, v in (headers or {}).items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+@contextmanager
+def loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threading HTTP server on 127.0.0.1 (a free port) for the ``with`` block."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield state
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -75,7 +75,11 @@ def test_action_metadata_is_a_composite_action_with_the_documented_interface() -
     assert set(doc["inputs"]) == {
         "logs", "chat", "issue-number", "llm", "model", "base-url", "api-key",
         "out-dir", "title", "force", "github-token",
+        "prometheus-url", "prom-queries", "alertmanager-url", "loki-url", "logql",
+        "elasticsearch-url", "elasticsearch-index", "elasticsearch-query",
+        "slack-channel", "pagerduty-incident", "since", "until",
     }  # fmt: skip
+    assert not [k for k in doc["inputs"] if "token" in k and k != "github-token"]
     assert doc["inputs"]["llm"]["default"] == "auto"
     assert doc["inputs"]["out-dir"]["default"] == "docs/incidents"
     assert {"report-path", "json-path", "issue-number"} <= set(doc["outputs"])
