@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from .models import Action, EvidenceItem, Report, ReviewDecision, iso_z
+from .provenance import footer
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>#|!~])")
 _APPROVER = re.compile(r"[^A-Za-z0-9._@-]")
@@ -163,7 +164,7 @@ def render(report: Report, *, file_name: str = "<this file>") -> str:
     out += [
         "",
         "---",
-        f"_Drafted by draft-incident {report.tool_version} with {esc(d.generated_by)}"
+        f"_{esc(footer(d, f'draft-incident {report.tool_version}'))}"
         f" (prompts {esc(', '.join(f'{k} v{x}' for k, x in report.prompt_versions.items()))})."
         f" Verification: {v.unverified_timeline} unverified and {v.dropped_timeline} dropped"
         f" timeline entries, {v.hypotheses} of {len(d.whys)} whys are hypotheses,"

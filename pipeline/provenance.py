@@ -1,0 +1,59 @@
+"""Who drafted what: the report says it per section, and never claims a model
+wrote a section the offline drafter wrote."""
+
+from __future__ import annotations
+
+from .models import Draft, ReviewDecision, SectionSource
+
+
+def from_model(d: Draft) -> list[SectionSource]:
+    return [s for s in d.provenance if s.from_model]
+
+
+def drafted_offline(d: Draft) -> bool:
+    """No section came from a model (an offline run, or every call fell back)."""
+    return not from_model(d)
+
+
+def after_review(d: Draft, review: ReviewDecision) -> Draft:
+    """The reviewer's edit of the lesson is part of the record (the ``edited by
+    reviewer`` hook: any later edit step marks its sections the same way)."""
+    edited = review.adjustment is not None and review.adjustment != d.reflexion.adjustment
+    if not edited:
+        return d
+    marked = [
+        s.model_copy(update={"edited_by_reviewer": True}) if s.section == "reflexion" else s
+        for s in d.provenance
+    ]
+    return d.model_copy(update={"provenance": marked})
+
+
+def _label(s: SectionSource) -> str:
+    by = s.by + (f" (structured output: {s.method})" if s.method else "")
+    return by + (", edited by reviewer" if s.edited_by_reviewer else "")
+
+
+def footer(d: Draft, tool: str) -> str:
+    """The report's last line: who drafted it, section by section when they differ."""
+    if not d.provenance:  # a draft from before provenance was recorded
+        return f"Drafted by {tool} with {d.generated_by}"
+    if drafted_offline(d):
+        # in order of appearance: the first is the cause, later ones its consequences
+        reasons = [
+            r
+            for r in dict.fromkeys(s.by.removeprefix("offline fallback: ") for s in d.provenance)
+            if r != "offline"
+        ]
+        if d.generated_by == "offline" or not reasons:
+            return f"Drafted offline by {tool}"
+        return (
+            f"Drafted offline by {tool} ({d.generated_by} drafted no section: {'; '.join(reasons)})"
+        )
+    groups: dict[str, list[str]] = {}
+    for s in d.provenance:
+        groups.setdefault(_label(s), []).append(s.section)
+    if len(groups) == 1:
+        return f"Drafted by {tool} with {next(iter(groups))}"
+    return f"Drafted by {tool} with {d.generated_by}: " + "; ".join(
+        f"{', '.join(secs)} by {by}" for by, secs in groups.items()
+    )
