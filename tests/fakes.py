@@ -187,9 +187,12 @@ REFUSALS: dict[str, Fault] = {
         status=500,
         body={
             "error": {
-                "message": "1 validation error for CreateChatCompletionRequest\n"
-                "response_format.type\n  Input should be 'text' or 'json_object' "
-                "[type=literal_error, input_value='json_schema', input_type=str]",
+                # str() of FastAPI's RequestValidationError, as llama-cpp-python 0.3.36 sends it
+                "message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', "
+                "'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", "
+                "'input': 'json_schema', 'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n"
+                '  File "llama_cpp/server/app.py", line 376, in create_chat_completion\n'
+                "    POST /v1/chat/completions",
                 "type": "internal_server_error",
                 "param": None,
                 "code": None,
