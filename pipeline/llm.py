@@ -321,8 +321,9 @@ def structured_call(
         schema.model_json_schema(),
         [(m.type, m.content) for m in messages],
     )
-    assert backend.negotiation is not None
-    backend.negotiation.load(cache)  # the method this endpoint took last time, if any
+    neg = backend.negotiation
+    assert neg is not None
+    neg.load(cache)  # the method this endpoint took last time, if any
     if cache is not None and (hit := cache.get(key)) is not None:
         try:
             value = schema.model_validate(hit["value"])
@@ -331,8 +332,6 @@ def structured_call(
                 return value
         except (KeyError, ValueError):
             pass
-    neg = backend.negotiation
-    assert neg is not None
     convo = list(messages)
     raw_text, problems = "", ["no answer"]
     ask = 0
@@ -415,7 +414,7 @@ def _failure(
         )
     down = isinstance(e, openai.APIConnectionError) and not isinstance(e, openai.APITimeoutError)
     return LLMError(
-        f"model {'endpoint unreachable' if down else 'call failed'} after "
+        f"{where.url}: model {'endpoint unreachable' if down else 'call failed'} after "
         f"{tries} attempt{'s' if tries > 1 else ''}: {_short(e)}",
         unreachable=down,
         **common,
