@@ -419,3 +419,40 @@ def test_azure_missing_configuration_is_one_line(tmp_path: Path) -> None:
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert code == 1 and len(lines) == 1
     assert "AZURE_OPENAI_ENDPOINT" in lines[0] and "AZURE_OPENAI_API_KEY" in lines[0]
+
+
+# --- classification ------------------------------------------------------------------
+
+
+def _status_error(status: int, body: Any) -> Exception:
+    import httpx
+    import openai
+
+    req = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    resp = httpx.Response(status, json=body, request=req)
+    return openai.APIStatusError("error", response=resp, body=body)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "refused", "heal", "fatal"),
+    [
+        (500, R["json_schema_500"].body, True, False, False),
+        (500, {"error": {"message": "tool_choice is not supported"}}, True, False, False),
+        (500, {"error": {"message": "CUDA error: out of memory"}}, False, True, False),
+        (422, R["tools_422"].body, True, False, False),
+        (400, R["json_schema_400"].body, True, False, False),
+        (400, TOO_LONG.body, False, False, False),
+        (503, {"error": {"message": "overloaded"}}, False, True, False),
+        (429, {"error": {"message": "slow down"}}, False, True, False),
+        (401, UNAUTHORIZED.body, False, False, True),
+        (404, {"detail": "Not Found"}, False, False, True),
+    ],
+)
+def test_what_an_http_error_means(
+    status: int, body: Any, refused: bool, heal: bool, fatal: bool
+) -> None:
+    e = _status_error(status, body)
+    assert structured.refused_shape(e) is refused
+    assert structured.can_heal(e) is heal
+    assert structured.fatal(e) is fatal
+    assert structured.server_message(e)  # always something to show
