@@ -203,7 +203,7 @@ class NoMethodLeft(Exception):
 @dataclass
 class Negotiation:
     """Which structured-output method this endpoint takes; shared by every call of
-    a run (sections may run in threads), remembered in the answer cache."""
+    a run (sections may run in threads), remembered in the cache directory."""
 
     endpoint: Endpoint
     forced: Method | None = None  # --structured-output, or a backend that knows its server
@@ -266,9 +266,10 @@ class Negotiation:
         """The server refused this shape: move to the next one, or raise NoMethodLeft."""
         with self._lock:
             if self.forced:
-                self.refused[method] = reason + " (forced by --structured-output)"
+                self.refused[method] = reason + " (the forced method)"
                 raise NoMethodLeft(self.endpoint, self.refused)
-            if ORDER[self.index] == method:  # another thread may have moved on already
+            # another thread may have moved on already
+            if not self.exhausted and ORDER[self.index] == method:
                 self.refused[method] = reason
                 self.index += 1
                 if self.settled and cache is not None:
@@ -290,11 +291,6 @@ class Negotiation:
         if note:
             why.append(note)
         self.announce(f"structured output: {self.method}" + (f" ({'; '.join(why)})" if why else ""))
-
-    def describe(self) -> str:
-        """For the report: the method and what was refused before it."""
-        refused = ", ".join(self.refused)
-        return self.method + (f" ({refused} refused)" if refused and not self.forced else "")
 
 
 def refusal_text(exc: BaseException) -> str:

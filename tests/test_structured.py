@@ -194,7 +194,7 @@ def test_a_forced_method_the_server_refuses_is_not_negotiated_away(tmp_path: Pat
         shapes = srv.shapes()
     assert code == 0, err
     assert shapes == ["json_schema"]  # refused once; no other method, no second request
-    assert "forced by --structured-output" in unescape(report_of(stdout))
+    assert "(the forced method)" in unescape(report_of(stdout))
 
 
 def test_concurrent_sections_probe_once(tmp_path: Path) -> None:
