@@ -12,21 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 
-from . import (
-    __version__,
-    condense,
-    draft,
-    facts,
-    ingest,
-    normalize,
-    prompts,
-    provenance,
-    render,
-    verify,
-)
+from . import __version__, condense, draft, facts, ingest, normalize, prompts, render, verify
 from .cache import Cache
 from .llm import ChatBackend, LLMError
 from .models import Draft, Event, Evidence, Facts, LedgerEntry, Report, ReviewDecision
+from .provenance import after_review, drafted_offline
 from .write import atomic_write_text, safe_target
 
 Reviewer = Callable[[Draft], ReviewDecision]
@@ -234,7 +224,7 @@ def draft_report(
         progress=progress,
     )
     d = d.model_copy(update={"similar": similar_notes})
-    if opts.require_model and provenance.drafted_offline(d):
+    if opts.require_model and drafted_offline(d):
         # before the review: nobody should review a draft that will not be written
         raise LLMError(
             f"--require-model: no section was drafted by {backend.name} ("
@@ -246,7 +236,7 @@ def draft_report(
     ids = prep.evidence.by_id()
     d, verification = verify.verify(d, prep.facts, ids)
     decision = reviewer(d)
-    d = provenance.after_review(d, decision)
+    d = after_review(d, decision)
     cited = sorted(
         {i for t in d.timeline for i in t.evidence}
         | {i for w in d.whys for i in w.evidence}

@@ -24,17 +24,8 @@ from .cache import Cache
 from .condense import format_item, format_pack, inert
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
-from .models import (
-    Action,
-    Draft,
-    Evidence,
-    EvidenceItem,
-    Facts,
-    Reflexion,
-    SectionSource,
-    TimelineEntry,
-    Why,
-)
+from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
+from .provenance import Sources
 from .render import minutes
 from .schemas import (
     ActionItem,
@@ -65,7 +56,7 @@ class Section:
     cache: Cache | None
     similar: str = ""
     notes: list[str] = field(default_factory=list)
-    provenance: list[SectionSource] = field(default_factory=list)
+    provenance: Sources = field(default_factory=Sources)
 
     def __post_init__(self) -> None:
         self.ids = self.evidence.by_id()
@@ -252,7 +243,7 @@ def _section(
     progress: Progress | None,
 ) -> T:
     if sec.backend.offline:
-        sec.provenance.append(SectionSource(section=label, by="offline"))
+        sec.provenance.offline(label)
         return fallback()
     if progress:
         progress(label)
@@ -262,11 +253,9 @@ def _section(
         if e.unreachable:
             raise
         sec.notes.append(f"{label}: drafted offline because the model failed ({e})")
-        sec.provenance.append(SectionSource(section=label, by=f"offline fallback: {e.reason}"))
+        sec.provenance.offline(label, e.reason)
         return fallback()
-    neg = sec.backend.negotiation
-    method = neg.method if neg is not None and (neg.settled or neg.forced) else None
-    sec.provenance.append(SectionSource(section=label, by=sec.backend.name, method=method))
+    sec.provenance.model(label, sec.backend)
     return answer
 
 
@@ -322,8 +311,9 @@ def draft(
         if any(w.answer == OFFLINE_WHY for w in whys):
             # the chain is broken: later steps cannot explain a missing answer
             whys.append(WhyAnswer(question=f"Why {step}?", answer=OFFLINE_WHY, evidence=[]))
-            by = "offline" if backend.offline else "offline fallback: an earlier why failed"
-            sec.provenance.append(SectionSource(section=f"why {step}/5", by=by))
+            sec.provenance.offline(
+                f"why {step}/5", None if backend.offline else "an earlier why failed"
+            )
             continue
         # each step explains the previous answer: a small model only has to go one level down
         target = whys[-1].answer if whys else problem
@@ -419,5 +409,5 @@ def _assemble(
         artifacts=facts.artifacts,
         generated_by=sec.backend.name,
         notes=sec.notes,
-        provenance=sec.provenance,
+        provenance=sec.provenance.sections,
     )

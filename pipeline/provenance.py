@@ -3,7 +3,30 @@ wrote a section the offline drafter wrote."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 from .models import Draft, ReviewDecision, SectionSource
+
+if TYPE_CHECKING:
+    from .llm import ChatBackend
+
+
+@dataclass
+class Sources:
+    """The drafting step's record, one entry per section as it is decided."""
+
+    sections: list[SectionSource] = field(default_factory=list)
+
+    def model(self, section: str, backend: ChatBackend) -> None:
+        neg = backend.negotiation
+        method = neg.method if neg is not None and (neg.settled or neg.forced) else None
+        self.sections.append(SectionSource(section=section, by=backend.name, method=method))
+
+    def offline(self, section: str, reason: str | None = None) -> None:
+        """``reason`` None: the offline backend, nobody expected a model."""
+        by = f"offline fallback: {reason}" if reason else "offline"
+        self.sections.append(SectionSource(section=section, by=by))
 
 
 def from_model(d: Draft) -> list[SectionSource]:
