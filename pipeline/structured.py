@@ -91,7 +91,7 @@ def refused_shape(exc: BaseException) -> bool:
     status = status_of(exc)
     if status in (400, 422):
         return not _TOO_LONG.search(server_message(exc))
-    if status is not None and status >= 500:
+    if status in (500, 501):  # 502-504 are gateways and overload: they heal
         return bool(_SHAPE_WORDS.search(server_message(exc)))
     return False
 

@@ -443,6 +443,7 @@ def _status_error(status: int, body: Any) -> Exception:
         (400, R["json_schema_400"].body, True, False, False),
         (400, TOO_LONG.body, False, False, False),
         (503, {"error": {"message": "overloaded"}}, False, True, False),
+        (503, {"error": {"message": "tools worker pool overloaded"}}, False, True, False),
         (429, {"error": {"message": "slow down"}}, False, True, False),
         (401, UNAUTHORIZED.body, False, False, True),
         (404, {"detail": "Not Found"}, False, False, True),
