@@ -14,8 +14,9 @@ from pathlib import Path
 
 from . import __version__, condense, draft, facts, ingest, normalize, prompts, render, verify
 from .cache import Cache
-from .llm import ChatBackend
+from .llm import ChatBackend, LLMError
 from .models import Draft, Event, Evidence, Facts, LedgerEntry, Report, ReviewDecision
+from .provenance import after_review, drafted_offline
 from .sources import UNAVAILABLE, SourceSpec, fetch_all
 from .write import atomic_write_text, safe_target
 
@@ -39,6 +40,7 @@ class Options:
     use_cache: bool = True
     memory_dir: Path | None = None
     sources: SourceSpec | None = None  # systems to pull evidence from, by time window
+    require_model: bool = False  # no section from the model is a failure, not an offline draft
 
 
 @dataclass
@@ -236,9 +238,19 @@ def draft_report(
         progress=progress,
     )
     d = d.model_copy(update={"similar": similar_notes})
+    if opts.require_model and drafted_offline(d):
+        # before the review: nobody should review a draft that will not be written
+        raise LLMError(
+            f"--require-model: no section was drafted by {backend.name} ("
+            + "; ".join(sorted({s.by for s in d.provenance}))
+            + ")",
+            attempts=0,
+            usage=backend.usage.as_dict(),
+        )
     ids = prep.evidence.by_id()
     d, verification = verify.verify(d, prep.facts, ids)
     decision = reviewer(d)
+    d = after_review(d, decision)
     cited = sorted(
         {i for t in d.timeline for i in t.evidence}
         | {i for w in d.whys for i in w.evidence}

@@ -26,9 +26,15 @@ def key_of(*parts: Any) -> str:
 
 
 class Cache:
-    def __init__(self, directory: Path | None = None, *, enabled: bool = True) -> None:
-        self.dir = (directory or default_dir()) / "answers"
+    def __init__(
+        self, directory: Path | None = None, *, enabled: bool = True, kind: str = "answers"
+    ) -> None:
+        self.dir = (directory or default_dir()) / kind
         self.enabled = enabled
+
+    def sibling(self, kind: str) -> Cache:
+        """Another kind of record in the same cache directory (e.g. per-endpoint facts)."""
+        return Cache(self.dir.parent, enabled=self.enabled, kind=kind)
 
     def _path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.json"

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 
-from . import api, llm, review
+from . import api, llm, provenance, review
 from .formats import load_all
 from .ingest import InputError
 from .models import Draft, Report, ReviewDecision
@@ -90,12 +90,23 @@ def _on_sigterm(signum: int, frame: object) -> None:
 @click.option(
     "--llm",
     "backend",
-    type=click.Choice(["auto", "openai", "local", "offline"]),
+    type=click.Choice(["auto", "openai", "azure", "local", "offline"]),
     default="auto",
     show_default=True,
 )
-@click.option("--model", help="Model name for the endpoint.")
-@click.option("--base-url", help="OpenAI-compatible endpoint URL.")
+@click.option("--model", help="Model name for the endpoint (the deployment for --llm azure).")
+@click.option("--base-url", help="OpenAI-compatible endpoint URL (the resource URL for azure).")
+@click.option("--api-version", help="Azure OpenAI api-version (default: OPENAI_API_VERSION).")
+@click.option(
+    "--structured-output",
+    type=click.Choice(["auto", "json_schema", "tools", "json_object_schema", "json_object"]),
+    default="auto",
+    show_default=True,
+    help="How to ask the endpoint for structured answers (auto: negotiate, remembered per endpoint).",
+)
+@click.option(
+    "--require-model", is_flag=True, help="Exit 1 when no section was drafted by the model."
+)
 @click.option("--model-path", type=click.Path(dir_okay=False), help="GGUF file for --llm local.")
 @click.option("--budget-tokens", type=click.IntRange(200, 200_000), help="Evidence pack size.")
 @click.option(
@@ -188,6 +199,7 @@ def main(ctx: click.Context, **o: Any) -> None:
         use_cache=not o["no_cache"],
         memory_dir=Path(o["memory_dir"]) if o["memory_dir"] else out_dir,
         sources=sources,
+        require_model=o["require_model"],
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -278,7 +290,12 @@ def _review_live(
 def _run(paths: list[str], opts: api.Options, o: dict[str, Any], out_dir: Path) -> None:
     mode = _mode(o)
     with llm.open_backend(
-        o["backend"], model=o["model"], base_url=o["base_url"], model_path=o["model_path"]
+        o["backend"],
+        model=o["model"],
+        base_url=o["base_url"],
+        model_path=o["model_path"],
+        structured_output=o["structured_output"],
+        api_version=o["api_version"],
     ) as backend:
         prep = api.prepare(paths, opts, budget_tokens=backend.profile.budget_tokens)
         for w in prep.warnings:
@@ -313,6 +330,12 @@ def _run(paths: list[str], opts: api.Options, o: dict[str, Any], out_dir: Path) 
             f"{u.input_tokens}/{u.output_tokens}",
             markup=False,
         )
+        if not backend.offline and provenance.drafted_offline(report.draft):
+            err.print(
+                f"warning: no section was drafted by {backend.name}; the report is drafted "
+                "offline (see its Review Notes; --require-model makes this an error)",
+                markup=False,
+            )
     if o["dry_run"]:
         from .render import render
 

@@ -24,6 +24,7 @@ from .condense import format_item, format_pack, inert
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
 from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
+from .provenance import Sources
 from .render import minutes
 from .review.decision import PLACEHOLDER
 from .schemas import (
@@ -55,6 +56,7 @@ class Section:
     cache: Cache | None
     similar: str = ""
     notes: list[str] = field(default_factory=list)
+    provenance: Sources = field(default_factory=Sources)
 
     def __post_init__(self) -> None:
         self.ids = self.evidence.by_id()
@@ -241,16 +243,20 @@ def _section(
     progress: Progress | None,
 ) -> T:
     if sec.backend.offline:
+        sec.provenance.offline(label)
         return fallback()
     if progress:
         progress(label)
     try:
-        return call()
+        answer = call()
     except LLMError as e:
         if e.unreachable:
             raise
         sec.notes.append(f"{label}: drafted offline because the model failed ({e})")
+        sec.provenance.offline(label, e.reason)
         return fallback()
+    sec.provenance.model(label, sec.backend)
+    return answer
 
 
 def draft(
@@ -305,6 +311,9 @@ def draft(
         if any(w.answer == OFFLINE_WHY for w in whys):
             # the chain is broken: later steps cannot explain a missing answer
             whys.append(WhyAnswer(question=f"Why {step}?", answer=OFFLINE_WHY, evidence=[]))
+            sec.provenance.offline(
+                f"why {step}/5", None if backend.offline else "an earlier why failed"
+            )
             continue
         # each step explains the previous answer: a small model only has to go one level down
         target = whys[-1].answer if whys else problem
@@ -400,4 +409,5 @@ def _assemble(
         artifacts=facts.artifacts,
         generated_by=sec.backend.name,
         notes=sec.notes,
+        provenance=sec.provenance.sections,
     )

@@ -1,9 +1,11 @@
 """The one place that builds chat models, and the one structured-call loop.
 
 Backends differ only in wiring (``Profile``); drafting code never branches
-on which backend it has. Retries: tenacity owns transient errors (the SDK's
-own retries are off), and the call loop re-asks the model with the
-validation error when an answer does not fit (instructor-style).
+on which backend it has. Retries: tenacity owns what can heal (the SDK's own
+retries are off, so one attempt is one request), a refused request shape moves
+to the next structured-output method (``structured.py``), and the call loop
+re-asks the model with the validation error when an answer does not fit
+(instructor-style).
 """
 
 from __future__ import annotations
@@ -21,17 +23,19 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
 )
 
+from . import structured
 from .cache import Cache, key_of
 from .retry import retry_after_wait as _wait
+from .structured import Endpoint, Negotiation
 
 T = TypeVar("T", bound=BaseModel)
 Method = Literal["json_schema", "function_calling"]
-BackendName = Literal["auto", "openai", "local", "offline"]
+BackendName = Literal["auto", "openai", "azure", "local", "offline"]
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 
@@ -46,9 +50,12 @@ class LLMError(Exception):
         raw: str = "",
         usage: dict[str, int],
         unreachable: bool = False,
+        reason: str = "model call failed",
     ):
         super().__init__(message)
-        self.unreachable = unreachable  # the endpoint never answered: stop, don't fall back
+        # the endpoint never answered, or can't be used (key, URL): stop, don't fall back
+        self.unreachable = unreachable
+        self.reason = reason  # short, for the section's provenance
         self.attempts = attempts
         self.raw = raw
         self.usage = usage
@@ -80,11 +87,19 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def _max_backoff() -> float:
+    # DRAFT_INCIDENT_MAX_BACKOFF caps every wait (Retry-After included); tests set it tiny
+    try:
+        return float(os.environ.get("DRAFT_INCIDENT_MAX_BACKOFF", "20"))
+    except ValueError:
+        return 20.0
+
+
 @dataclass
 class RetryPolicy:
-    attempts: int = 4  # transient-error attempts per call
+    attempts: int = 4  # attempts per call for what can heal (429, 408, 502-504, timeouts)
     reasks: int = 2  # extra asks when the answer does not fit the schema
-    max_wait_s: float = 20.0
+    max_wait_s: float = field(default_factory=_max_backoff)
 
 
 @dataclass
@@ -126,6 +141,13 @@ class ChatBackend:
     profile: Profile
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     usage: Usage = field(default_factory=Usage)
+    # which structured-output method the server takes; default: the profile's, fixed
+    negotiation: Negotiation | None = None
+
+    def __post_init__(self) -> None:
+        if self.negotiation is None:
+            fixed = structured.method_name(self.profile.method)
+            self.negotiation = Negotiation(Endpoint(self.name, self.name), fixed, announce=None)
 
     @property
     def offline(self) -> bool:
@@ -138,24 +160,33 @@ def resolve_backend(requested: str) -> str:
         return requested
     if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
         return "openai"
+    if os.environ.get("AZURE_OPENAI_ENDPOINT"):
+        return "azure"
     from . import local_llm
 
     return "local" if local_llm.local_available() else "offline"
 
 
+def _chat_kwargs(p: Profile) -> dict[str, Any]:
+    return {
+        "temperature": 0,
+        "max_retries": 0,  # tenacity is the one retry owner: one attempt, one request
+        "timeout": p.timeout_s,
+        "max_tokens": p.max_tokens,
+        "extra_body": {"max_tokens": p.max_tokens} if p.max_tokens_in_body else None,
+    }
+
+
 def _openai_chat(model: str, base_url: str | None, api_key: str | None, p: Profile) -> Any:
     from langchain_openai import ChatOpenAI
 
-    return ChatOpenAI(
-        model=model,
-        base_url=base_url,
-        api_key=api_key,  # type: ignore[arg-type]
-        temperature=0,
-        max_retries=0,  # tenacity is the one retry owner
-        timeout=p.timeout_s,
-        max_tokens=p.max_tokens,  # type: ignore[call-arg]
-        extra_body={"max_tokens": p.max_tokens} if p.max_tokens_in_body else None,
-    )
+    return ChatOpenAI(model=model, base_url=base_url, api_key=api_key, **_chat_kwargs(p))  # type: ignore[arg-type]
+
+
+def _negotiation(endpoint: Endpoint, method: str | None) -> Negotiation:
+    """``method`` None or "auto": negotiate; else the user's --structured-output."""
+    forced = structured.method_name(method) if method and method != "auto" else None
+    return Negotiation(endpoint, forced)
 
 
 @contextmanager
@@ -167,6 +198,8 @@ def open_backend(
     api_key: str | None = None,
     model_path: str | None = None,
     retry: RetryPolicy | None = None,
+    structured_output: str | None = None,
+    api_version: str | None = None,
 ) -> Iterator[ChatBackend]:
     """The only chat-model factory. Local servers live exactly as long as the block."""
     name = resolve_backend(backend)
@@ -176,11 +209,24 @@ def open_backend(
     elif name == "openai":
         p = PROFILES["openai"]
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        key_env = "" if api_key else "OPENAI_API_KEY"
         key = api_key or os.environ.get("OPENAI_API_KEY") or ("unused" if base_url else None)
         if key is None:
             raise LLMError("--llm openai needs OPENAI_API_KEY or --base-url", attempts=0, usage={})
         model = model or os.environ.get("DRAFT_INCIDENT_MODEL") or DEFAULT_OPENAI_MODEL
-        yield ChatBackend(f"openai:{model}", _openai_chat(model, base_url, key, p), p, retry)
+        where = Endpoint(base_url or "https://api.openai.com/v1", model, key_env)
+        chat = _openai_chat(model, base_url, key, p)
+        yield ChatBackend(
+            f"openai:{model}", chat, p, retry, Usage(), _negotiation(where, structured_output)
+        )
+    elif name == "azure":
+        from .azure import azure_chat
+
+        chat, where = azure_chat(
+            base_url, model, api_version, api_key, _chat_kwargs(PROFILES["openai"])
+        )
+        neg = _negotiation(where, structured_output)
+        yield ChatBackend(f"azure:{where.model}", chat, PROFILES["openai"], retry, Usage(), neg)
     elif name == "local":
         from pathlib import Path
 
@@ -205,10 +251,22 @@ def fake_backend(chat: BaseChatModel, *, name: str = "fake", retry: RetryPolicy 
 # --- the call loop -----------------------------------------------------------
 
 
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500 or exc.status_code == 408
-    return isinstance(exc, openai.APIConnectionError | TimeoutError | ConnectionError)
+def _transport(exc: BaseException) -> bool:
+    """The request failed on the wire or with an HTTP error (not a bad answer)."""
+    return isinstance(
+        exc, openai.APIStatusError | openai.APIConnectionError | TimeoutError | ConnectionError
+    )
+
+
+def _stop(attempts: int) -> Callable[[RetryCallState], bool]:
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= attempts:
+            return True
+        exc = state.outcome.exception() if state.outcome else None
+        # a plain 500 is as often a deterministic server bug as a blip: one retry only
+        return exc is not None and structured.status_of(exc) == 500 and state.attempt_number >= 2
+
+    return stop
 
 
 def _raw_text(raw: BaseMessage | None) -> str:
@@ -246,6 +304,9 @@ def structured_call(
         schema.model_json_schema(),
         [(m.type, m.content) for m in messages],
     )
+    neg = backend.negotiation
+    assert neg is not None
+    neg.load(cache)  # the method this endpoint took last time, if any
     if cache is not None and (hit := cache.get(key)) is not None:
         try:
             value = schema.model_validate(hit["value"])
@@ -254,40 +315,49 @@ def structured_call(
                 return value
         except (KeyError, ValueError):
             pass
-    call = _in_this_thread(
-        backend.chat.with_structured_output(schema, method=backend.profile.method, include_raw=True)
-    )
     convo = list(messages)
     raw_text, problems = "", ["no answer"]
-    for ask in range(1 + backend.retry.reasks):
+    ask = 0
+    while ask <= backend.retry.reasks:
         retrying = Retrying(
-            stop=stop_after_attempt(backend.retry.attempts),
+            stop=_stop(backend.retry.attempts),
             wait=_wait(backend.retry.max_wait_s),
-            retry=retry_if_exception(_transient),
+            retry=retry_if_exception(structured.can_heal),
             reraise=True,
         )
         started = time.monotonic()
         try:
-            out: Any = retrying(call, convo)
+            with neg.attempt() as method:
+                call = _in_this_thread(structured.bind(backend.chat, schema, method))
+                try:
+                    out: Any = retrying(call, structured.with_format_hint(convo, schema, method))
+                except Exception as e:
+                    if structured.refused_shape(e):
+                        # never the same body twice: the next method, same ask
+                        neg.refuse(method, structured.refusal_text(e), cache)
+                        continue
+                    if not _transport(e):
+                        neg.accepted(method, cache)  # it answered, badly: a re-ask's business
+                    raise
+                neg.accepted(method, cache)
+        except structured.NoMethodLeft as e:
+            raise LLMError(
+                str(e),
+                attempts=ask + 1,
+                usage=backend.usage.as_dict(),
+                reason="endpoint refused structured output",
+            ) from e
         except Exception as e:
-            if not _transient(e) and not isinstance(e, openai.APIStatusError):
+            if not _transport(e):
                 # the SDK parses json_schema answers itself: a malformed answer
                 # surfaces here as a validation error, which deserves a re-ask
                 backend.usage.add(None, time.monotonic() - started, tag)
                 problems = [_short(e)]
                 convo = _reask(messages, getattr(e, "doc", "") or raw_text, problems)
+                ask += 1
                 continue
-            down = isinstance(e, openai.APIConnectionError) and not isinstance(
-                e, openai.APITimeoutError
-            )
-            raise LLMError(
-                f"model {'endpoint unreachable' if down else 'call failed'} after "
-                f"{backend.retry.attempts} attempts: {_short(e)}",
-                attempts=ask + 1,
-                raw=raw_text,
-                usage=backend.usage.as_dict(),
-                unreachable=down,
-            ) from e
+            raise _failure(backend, e, retrying, ask, raw_text) from e
+        ask += 1
         raw = out.get("raw")
         backend.usage.add(raw, time.monotonic() - started, tag)
         raw_text = _raw_text(raw)
@@ -296,7 +366,7 @@ def structured_call(
             problems = check(parsed) if check else []
             if not problems:
                 if cache is not None:
-                    cache.put(key, {"value": parsed.model_dump(), "tag": tag})
+                    cache.put(key, {"value": parsed.model_dump(), "tag": tag, "method": method})
                 return parsed
         else:
             problems = [_short(err) if err else "the answer did not use the required schema"]
@@ -306,6 +376,31 @@ def structured_call(
         attempts=1 + backend.retry.reasks,
         raw=raw_text,
         usage=backend.usage.as_dict(),
+        reason="answer still invalid",
+    )
+
+
+def _failure(
+    backend: ChatBackend, e: BaseException, retrying: Retrying, ask: int, raw: str
+) -> LLMError:
+    """A request that failed for good: what to say, and whether the run can go on."""
+    assert backend.negotiation is not None
+    where = backend.negotiation.endpoint
+    tries = int(retrying.statistics.get("attempt_number", 1))
+    common: dict[str, Any] = {"attempts": ask + 1, "raw": raw, "usage": backend.usage.as_dict()}
+    if structured.fatal(e):
+        # a wrong key, URL or model fails every section the same way: stop, one line
+        return LLMError(where.explain(e), unreachable=True, reason="endpoint refused", **common)
+    if structured.status_of(e) is not None and not structured.can_heal(e):
+        return LLMError(
+            f"{where.explain(e)} (not retried)", reason="endpoint rejected the request", **common
+        )
+    down = isinstance(e, openai.APIConnectionError) and not isinstance(e, openai.APITimeoutError)
+    return LLMError(
+        f"{where.url}: model {'endpoint unreachable' if down else 'call failed'} after "
+        f"{tries} attempt{'s' if tries > 1 else ''}: {_short(e)}",
+        unreachable=down,
+        **common,
     )
 
 

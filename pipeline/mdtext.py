@@ -241,6 +241,12 @@ def inline(text: object, *, at: Where = "line", limit: int | None = None) -> str
     return md
 
 
+def prose(text: object) -> str:
+    """``text`` escaped as prose, with no code spans: for the tool's own words
+    (the footer's versions and method names read as plain text)."""
+    return _prose(clean(text), None, None, cell=False)
+
+
 def plain(md: str, *, drop_strong: bool = False) -> str:
     """The text of one line of our Markdown: escapes undone, code spans unwrapped
     (the inverse of ``inline``); ``drop_strong`` also drops ``**``/``__`` markers."""

@@ -182,6 +182,20 @@ class Reflexion(_Frozen):
     adjustment: str
 
 
+class SectionSource(_Frozen):
+    """Who drafted one section: the model (and through which structured-output
+    method), the offline drafter and why, or the reviewer's edit on top."""
+
+    section: str  # "summary", "timeline", "why 1/5", "actions", "reflexion"
+    by: str  # "openai:qwen-local", "offline", "offline fallback: endpoint refused structured output"
+    method: str | None = None  # structured-output method of a model answer ("tools", ...)
+    edited_by_reviewer: bool = False
+
+    @property
+    def from_model(self) -> bool:
+        return not self.by.startswith("offline")
+
+
 class Draft(_Frozen):
     title: str
     slug: str
@@ -199,6 +213,7 @@ class Draft(_Frozen):
     generated_by: str  # backend/model that wrote the prose
     notes: list[str] = Field(default_factory=list)  # e.g. sections that fell back to offline
     similar: list[str] = Field(default_factory=list)  # similar past incidents (memory)
+    provenance: list[SectionSource] = Field(default_factory=list)  # per section, in order
 
 
 class ReviewDecision(_Frozen):

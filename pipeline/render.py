@@ -12,7 +12,9 @@ import re
 
 from .journey import journey
 from .mdtext import inline as esc
+from .mdtext import prose
 from .models import Action, EvidenceItem, Report, ReviewDecision, iso_z
+from .provenance import footer
 from .urls import safe_link
 
 _APPROVER = re.compile(r"[^A-Za-z0-9._@-]")
@@ -139,8 +141,8 @@ def render(report: Report, *, file_name: str = "<this file>") -> str:
     out += [
         "",
         "---",
-        f"_Drafted by draft-incident {report.tool_version} with {esc(d.generated_by)}"
-        f" (prompts {esc(', '.join(f'{k} v{x}' for k, x in report.prompt_versions.items()))})."
+        f"_{prose(footer(d, f'draft-incident {report.tool_version}'))}"
+        f" (prompts {prose(', '.join(f'{k} v{x}' for k, x in report.prompt_versions.items()))})."
         f" Verification: {v.unverified_timeline} unverified and {v.dropped_timeline} dropped"
         f" timeline entries, {v.hypotheses} of {len(d.whys)} whys are hypotheses,"
         f" {v.unverified_impact} unverified impact figures._",

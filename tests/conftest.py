@@ -48,7 +48,16 @@ def load_script(path: Path) -> ModuleType:
 def isolate(mp: pytest.MonkeyPatch, cache_dir: Path) -> None:
     """No test sees a real endpoint, the user's cache or the user's model."""
     mp.setenv("DRAFT_INCIDENT_CACHE", str(cache_dir))
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DRAFT_INCIDENT_MODEL"):
+    for var in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "DRAFT_INCIDENT_MODEL",
+        "AZURE_OPENAI_ENDPOINT",
+        "AZURE_OPENAI_API_KEY",
+        "AZURE_OPENAI_AD_TOKEN",
+        "AZURE_OPENAI_DEPLOYMENT",
+        "OPENAI_API_VERSION",
+    ):
         mp.delenv(var, raising=False)
 
 

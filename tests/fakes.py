@@ -145,6 +145,82 @@ class FakeOpenAI:
     url: str
     requests: list[dict[str, Any]]
     faults: list[Fault]
+    # how each request arrived: {"path": "/v1/chat/completions?...", "headers": {...}}
+    meta: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def root(self) -> str:
+        """The server without ``/v1`` (what Azure clients are given)."""
+        return self.url.removesuffix("/v1")
+
+    def shapes(self) -> list[str]:
+        return [shape_of(r) for r in self.requests]
+
+
+def shape_of(req: dict[str, Any]) -> str:
+    """Which structured-output method a request uses."""
+    if req.get("tools"):
+        return "tools"
+    rf = req.get("response_format") or {}
+    if rf.get("type") == "json_object":
+        return "json_object_schema" if "schema" in rf else "json_object"
+    return str(rf.get("type") or "text")
+
+
+# What real servers answer to a request shape they do not take (bodies as they send them).
+REFUSALS: dict[str, Fault] = {
+    # OpenAI-style 400, e.g. an older model behind an OpenAI-compatible gateway
+    "json_schema_400": Fault(
+        status=400,
+        body={
+            "error": {
+                "message": "Invalid parameter: 'response_format' of type 'json_schema' is not "
+                "supported with this model.",
+                "type": "invalid_request_error",
+                "param": "response_format",
+                "code": None,
+            }
+        },
+    ),
+    # llama-cpp-python's server: its pydantic request model fails, its error route says 500
+    "json_schema_500": Fault(
+        status=500,
+        body={
+            "error": {
+                # str() of FastAPI's RequestValidationError, as llama-cpp-python 0.3.36 sends it
+                "message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', "
+                "'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", "
+                "'input': 'json_schema', 'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n"
+                '  File "llama_cpp/server/app.py", line 376, in create_chat_completion\n'
+                "    POST /v1/chat/completions",
+                "type": "internal_server_error",
+                "param": None,
+                "code": None,
+            }
+        },
+    ),
+    # a FastAPI-style validation error on the tools field
+    "tools_422": Fault(
+        status=422,
+        body={
+            "detail": [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ["body", "tools"],
+                    "msg": "Extra inputs are not permitted",
+                }
+            ]
+        },
+    ),
+    "json_object_schema_400": Fault(
+        status=400,
+        body={"error": {"message": "Unrecognized request argument: response_format.schema"}},
+    ),
+    "json_object_400": Fault(
+        status=400,
+        body={"error": {"message": "response_format json_object is not supported"}},
+    ),
+}
 
 
 def _completion(req: dict[str, Any], f: Fault | None) -> dict[str, Any]:
@@ -155,6 +231,10 @@ def _completion(req: dict[str, Any], f: Fault | None) -> dict[str, Any]:
     tools = req.get("tools") or []
     rf = req.get("response_format") or {}
     schema = tools[0]["function"]["name"] if tools else rf.get("json_schema", {}).get("name", "")
+    if not schema and rf.get("type") == "json_object":
+        # json_object: the schema rides in response_format (llama-cpp-python) or in the prompt
+        found = re.findall(r'"title": "(\w+Answer)"', prompt)
+        schema = (rf.get("schema") or {}).get("title") or (found[-1] if found else "")
     args = f.args if f and f.args is not None else answer_for(schema, prompt)
     text = f.content if f and f.content is not None else json.dumps(args)
     if tools:
@@ -204,8 +284,14 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def fake_openai_server(faults: list[Fault] | None = None) -> Iterator[FakeOpenAI]:
+def fake_openai_server(
+    faults: list[Fault] | None = None, refuse: dict[str, Fault] | None = None
+) -> Iterator[FakeOpenAI]:
+    """``faults`` script the replies to accepted requests in order; ``refuse``
+    maps a request shape (``shape_of``) to the error a server answers it with,
+    every time, like a server that does not take that shape."""
     state = FakeOpenAI(url="", requests=[], faults=list(faults or []))
+    refusals = dict(refuse or {})
     lock = threading.Lock()
 
     class Handler(QuietHandler):
@@ -217,7 +303,11 @@ def fake_openai_server(faults: list[Fault] | None = None) -> Iterator[FakeOpenAI
             req = json.loads(self.rfile.read(length) or b"{}")
             with lock:
                 state.requests.append(req)
-                f = state.faults.pop(0) if state.faults else None
+                state.meta.append(
+                    {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}
+                )
+                refused = refusals.get(shape_of(req))
+                f = refused or (state.faults.pop(0) if state.faults else None)
             if f and self.delay_or_reset(f):
                 return
             if f and f.status != 200:

@@ -106,7 +106,8 @@ ASKS = 1 + llm.RetryPolicy().reasks  # invalid answers: asks per call
 # name -> (faults for the timeline call, exit code, text expected in the note or error)
 PERSISTENT = {
     "429-retry-after-0": (_timed(ATTEMPTS, status=429, headers={"Retry-After": "0"}), 0, "429"),
-    "500": (_timed(ATTEMPTS, status=500), 0, "500"),
+    # a plain 500 (no word about the request shape) is retried once, not ATTEMPTS times
+    "500": (_timed(2, status=500), 0, "500"),
     "503-retry-after-0": (_timed(ATTEMPTS, status=503, headers={"Retry-After": "0"}), 0, "503"),
     "connection-reset": (_timed(ATTEMPTS, reset=True), 1, "unreachable"),
     "read-timeout": (_timed(ATTEMPTS, delay=TIMEOUT_S + 1.5), 0, "timed out"),

@@ -210,3 +210,38 @@ def test_an_approved_file_can_be_put_back_to_pending(tmp_path: Path) -> None:
     assert (
         f"`draft-incident approve {path} --approver NAME`" in text
     )  # the name it was written with
+
+
+@pytest.mark.parametrize(
+    "gen, sections",
+    [
+        ("offline", [("summary", "offline", None, False)]),
+        (
+            "openai:qwen-local",
+            [("summary", "offline fallback: endpoint refused structured output", None, False),
+             ("why 1/5", "offline fallback: endpoint refused structured output", None, False)],
+        ),
+        ("openai:gpt", [("summary", "openai:gpt", "tools", False),
+                        ("reflexion", "openai:gpt", "tools", False)]),
+        (
+            "openai:qwen-local",
+            [("summary", "openai:qwen-local", "json_schema", False),
+             ("why 2/5", "offline fallback: repeated answer", None, False),
+             ("reflexion", "openai:qwen-local", "json_schema", True)],
+        ),
+    ],
+)  # fmt: skip
+def test_the_footer_reads_back_to_the_same_line(
+    tmp_path: Path, gen: str, sections: list[tuple[str, str, str | None, bool]]
+) -> None:
+    from pipeline.models import SectionSource
+    from pipeline.provenance import footer, parse_footer
+
+    prov = [SectionSource(section=s, by=b, method=m, edited_by_reviewer=e) for s, b, m, e in sections]
+    d = live_session(tmp_path).report.draft.model_copy(update={"generated_by": gen, "provenance": prov})
+    line = footer(d, "draft-incident 0.1.0")
+    parsed = parse_footer(line)
+    assert parsed is not None
+    tool, gen2, prov2 = parsed
+    again = d.model_copy(update={"generated_by": gen2, "provenance": prov2})
+    assert tool == "draft-incident 0.1.0" and footer(again, tool) == line

@@ -27,6 +27,7 @@ from ..models import (
     TimedFact,
     Verification,
 )
+from ..provenance import parse_footer
 from ..render import render
 from ..write import atomic_write_text
 from . import markdown as md
@@ -47,7 +48,7 @@ _CELL = re.compile(r"(?<!\\)\|")
 _COUNT = re.compile(r" \(x(\d+)\)$")
 _LEDGER = re.compile(r"^- (\d+) × (.*)$")
 _FOOTER = re.compile(
-    r"^_Drafted by draft-incident (?P<ver>\S+) with (?P<gen>.*?) \(prompts (?P<prompts>.*?)\)\."
+    r"^_(?P<who>Drafted .*) \(prompts (?P<prompts>[^()]*?)\)\."
     r" Verification: (?P<unv>\d+) unverified and (?P<drop>\d+) dropped timeline entries,"
     r" (?P<hyp>\d+) of \d+ whys are hypotheses, (?P<imp>\d+) unverified impact figures\._$"
 )
@@ -223,6 +224,7 @@ def parse(path: Path, text: str) -> tuple[Report, str]:
         md.unescape(x[2:]) for x in md.items(secs.get("## Review Notes", [])) if x.startswith("- ")
     ]
     notes = [n for n in notes if not _FOOTER.match(n)]
+    who = parse_footer(md.unescape(footer["who"])) if footer else None
     raw_approval = next(
         (ln for ln in md.items(secs.get(md.REFLEXION, [])) if ln.startswith("- **Approval:**")), ""
     )
@@ -246,7 +248,8 @@ def parse(path: Path, text: str) -> tuple[Report, str]:
                 ],
                 reflexion={k: refl.get(k, "") for k in ("context", "lesson", "adjustment")},
                 artifacts=_artifacts(secs.get("## Artifacts", [])),
-                generated_by=md.unescape(footer["gen"]) if footer else "unknown",
+                generated_by=who[1] if who else "unknown",
+                provenance=who[2] if who else [],
                 notes=notes,
                 similar=[
                     md.unescape(x[2:]) for x in md.items(secs.get("## Similar Past Incidents", []))
@@ -270,7 +273,7 @@ def parse(path: Path, text: str) -> tuple[Report, str]:
                 hypotheses=int(footer["hyp"]) if footer else 0,
                 unverified_impact=int(footer["imp"]) if footer else 0,
             ),
-            tool_version=footer["ver"] if footer else "unknown",
+            tool_version=who[0].split(" ", 1)[1] if who else "unknown",
             prompt_versions=_prompts(footer["prompts"] if footer else ""),
         )
     except ValidationError as e:
