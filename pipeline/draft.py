@@ -1,48 +1,44 @@
 """Stage 5: the draft. The model phrases, code decides.
 
-Code picks the timeline candidates and owns every time; the model labels
-them and writes prose, one section per call, with the evidence pack first
-and identical across calls (prefix caches on hosted and local servers).
-A section whose call fails falls back to the offline draft with a visible
-note, never a crash. ``backend.offline`` drafts everything from facts.
+Code picks the timeline moments and the causal statements and owns every
+time; the model labels, merges and orders the moments, builds the whys from
+the statements and writes prose. The evidence pack comes first and is
+identical across calls (prefix caches on hosted and local servers); sections
+are merged where a small model copes (header in one call, timeline in one,
+the whys chain in one). Independent sections run at once against an endpoint.
+A section whose call fails falls back to code (``offline``) with a visible
+note, never a crash, and no section ends below what code alone would write.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
-from . import prompts
-from .approve import PLACEHOLDER
+from . import causes as causes_mod
+from . import moments as moments_mod
+from . import offline, prompts
 from .cache import Cache
-from .condense import format_item, format_pack, inert
+from .condense import format_pack, inert
+from .cues import cut_words, excerpt, similar
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
-from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
-from .render import minutes
-from .schemas import (
-    ActionItem,
-    ActionsAnswer,
-    ReflexionAnswer,
-    SummaryAnswer,
-    TimelineAnswer,
-    TimelineItem,
-    WhyAnswer,
-)
+from .models import Action, Draft, Evidence, Facts, Reflexion, TimelineEntry, Why
+from .schemas import ActionsAnswer, ReflexionAnswer, SummaryAnswer, WhyStep, for_pack
 from .slug import slugify
 
 T = TypeVar("T", bound=BaseModel)
-PROMPTS = ("system", "context", "summary", "timeline", "why", "actions", "reflexion")
-MAX_CANDIDATES = 20
+R = TypeVar("R")
+PROMPTS = ("system", "context", "summary", "timeline", "whys", "actions", "reflexion")
 Progress = Callable[[str], None]
-_ID = re.compile(r"^E\d+$")
-_WORD = re.compile(r"[a-z0-9]+")
+# output bounds per section: a small CPU model writes ~10 tokens/s
+MAX_TOKENS = {"summary": 260, "timeline": 560, "whys": 420, "actions": 300, "reflexion": 200}
+REPEAT = 0.7  # word overlap above which a why repeats an earlier one
 
 
 @dataclass
@@ -58,6 +54,7 @@ class Section:
 
     def __post_init__(self) -> None:
         self.ids = self.evidence.by_id()
+        self.schemas = for_pack(list(self.ids))
         self.prefix = prompts.load("context").render(
             facts=describe(self.facts),
             evidence=format_pack(self.evidence.items),
@@ -71,15 +68,11 @@ class Section:
 
     def messages(self, task: str) -> list[BaseMessage]:
         # Rules and evidence both live in the system message, identical for every
-        # section: local chat templates append the tool schema after it, so this is
-        # the longest prefix a KV/prompt cache can reuse; the task comes last.
+        # section: the longest prefix a KV/prompt cache can reuse; the task comes last.
         return [
             SystemMessage(content=prompts.load("system").template + "\n" + self.prefix),
             HumanMessage(content=task),
         ]
-
-    def bad_ids(self, ids: list[str]) -> list[str]:
-        return [i for i in ids if i not in self.ids]
 
     def ask(
         self, schema: type[T], name: str, task: str, check: Callable[[T], list[str]] | None = None
@@ -91,166 +84,207 @@ class Section:
             cache=self.cache,
             check=check,
             tag=prompts.load(name).tag + "|" + prompts.load("context").tag,
+            max_tokens=MAX_TOKENS.get(name),
         )
 
-
-def _ids_check(sec: Section) -> Callable[[BaseModel], list[str]]:
-    def check(ans: BaseModel) -> list[str]:
-        found: list[str] = []
-        for v in _walk_ids(ans):
-            if not _ID.match(v) or v not in sec.ids:
-                found.append(v)
-        return [f"evidence id {v!r} does not exist in the evidence block" for v in found]
-
-    return check
-
-
-def _walk_ids(obj: object) -> list[str]:
-    out: list[str] = []
-    if isinstance(obj, BaseModel):
-        for name, value in obj:
-            if name == "evidence" and isinstance(value, list):
-                out.extend(str(v) for v in value)
-            else:
-                out.extend(_walk_ids(value))
-    elif isinstance(obj, list):
-        for v in obj:
-            out.extend(_walk_ids(v))
-    return out
+    def run(
+        self,
+        label: str,
+        call: Callable[[], R],
+        fallback: Callable[[], R],
+        progress: Progress | None,
+    ) -> R:
+        if self.backend.offline:
+            return fallback()
+        if progress:
+            progress(label)
+        try:
+            return call()
+        except LLMError as e:
+            if e.unreachable:
+                raise
+            self.notes.append(f"{label}: drafted offline because the model failed ({e})")
+            return fallback()
 
 
-def candidates(evidence: Evidence, facts: Facts) -> list[EvidenceItem]:
-    """Key-moment candidates picked by code (salience + the computed phases),
-    so a small model only has to label them."""
-    pinned = {
-        i
-        for f in (facts.start, facts.detected, facts.acknowledged, facts.mitigated, facts.resolved)
-        for i in f.evidence
-    }
-    lo = facts.start.ts or facts.detected.ts
-    hi = facts.resolved.ts
-    if lo is not None:
-        margin = timedelta(minutes=15)
-        items = [
-            i for i in evidence.items if i.ts >= lo - margin and (hi is None or i.ts <= hi + margin)
-        ]
-    else:
-        items = evidence.items
-    ranked = sorted(items, key=lambda i: (-(i.salience + (200 if i.id in pinned else 0)), i.ts))
-    chosen = ranked[:MAX_CANDIDATES]
-    return sorted(chosen, key=lambda i: i.ts)
+def together(backend: ChatBackend, calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run independent sections at once when the endpoint serves in parallel.
+    Daemon threads: an interrupt in the main thread is immediate and never waits
+    for an HTTP call to end (the README's promise)."""
+    if not backend.profile.parallel or backend.offline or len(calls) < 2:
+        return [c() for c in calls]
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException | None] = [None] * len(calls)
+
+    def work(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except BaseException as e:  # re-raised in the caller's thread below
+            errors[i] = e
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e in errors:
+        if e is not None:
+            raise e
+    return results
 
 
-def _similar_words(a: str, b: str) -> float:
-    wa, wb = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
-    return len(wa & wb) / max(1, len(wa | wb))
+def _lines(ids: Sequence[str], sec: Section, width: int) -> str:
+    return "\n".join(
+        f"{i} | {sec.ids[i].ts:%H:%M} | {inert(excerpt(sec.ids[i].text, None, width))}"
+        for i in ids
+        if i in sec.ids
+    )
 
 
-# --- offline sections ----------------------------------------------------------
+# --- sections -------------------------------------------------------------------
 
 
-def offline_summary(facts: Facts, title: str | None) -> SummaryAnswer:
-    det = facts.detected.evidence[:1]
-    main_alert = next((a for a in facts.alerts if det and det[0] in a.evidence), None)
-    top = main_alert or (facts.alerts[0] if facts.alerts else None)
-    main = top.name if top else "incident"
-    where = facts.services[0] if facts.services else "the affected service"
-    ttr = facts.time_to_resolve.minutes
-    dur = minutes(ttr) if ttr is not None else "an unknown time"
-    alerts = ", ".join(f"{a.name} ({a.fired_count}x)" for a in facts.alerts[:4]) or "no alerts"
-    impact = f"{where} degraded for {dur} (start to resolution); alerts fired: {alerts}."
-    summary = (
-        f"{main} fired for {where}"
-        + (f" at {facts.detected.ts:%H:%M} UTC" if facts.detected.ts else "")
-        + f". The incident lasted {dur}"
-        + (
-            f"; it was acknowledged after {minutes(facts.time_to_acknowledge.minutes)}"
-            if facts.time_to_acknowledge.minutes is not None
-            else ""
+def _header(
+    sec: Section,
+    moments: list[moments_mod.Moment],
+    causes: list[causes_mod.Cause],
+    title: str | None,
+    progress: Progress | None,
+) -> SummaryAnswer:
+    base = offline.offline_header(sec.facts, moments, causes, title)
+    cands = offline.impact_candidates(sec.facts, sec.evidence.items, moments)
+    dur = offline.duration(sec.facts)
+    task = prompts.load("summary").render(
+        impact="\n".join(f"- {inert(c)}" for c in cands) or "- (none found: use the evidence)",
+        duration=dur or "unknown",
+        causes="\n".join(f"- {inert(c.quote)} [{', '.join(c.ids)}]" for c in causes[:3])
+        or "- (none found)",
+    )
+    ans = sec.run(
+        "summary", lambda: sec.ask(sec.schemas.summary, "summary", task), lambda: base, progress
+    )
+    if ans is base:
+        return base
+    # code owns what a small model gets wrong: the service, the duration, the length
+    impact = ans.impact
+    service = next((c.split(":", 1)[0] for c in cands if ":" in c), None)
+    if service and service.lower() not in impact.lower():
+        impact = f"{service}: {impact}"
+    if dur and dur not in impact:
+        impact = impact.rstrip(". ") + f", for {dur}."
+    summary = offline.no_pleasantries(ans.summary) or base.summary
+    return ans.model_copy(
+        update={
+            "title": offline.cut_title(title or ans.title),
+            "impact": cut_words(impact, 240),
+            "summary": summary,
+        }
+    )
+
+
+def _timeline(
+    sec: Section, moments: list[moments_mod.Moment], progress: Progress | None
+) -> list[TimelineEntry]:
+    floor = offline.offline_timeline(moments)
+    task = prompts.load("timeline").render(
+        candidates="\n".join(
+            f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(excerpt(m.item.text, None, 90))}"
+            for m in moments
         )
-        + ". This draft was written offline from computed facts: the cause and the lesson "
-        "are left for the reviewer."
-    )
-    sev: Literal["SEV-1", "SEV-2", "SEV-3"] = (
-        "SEV-1" if facts.severity == "SEV-1" else "SEV-2" if facts.severity == "SEV-2" else "SEV-3"
-    )
-    return SummaryAnswer(
-        title=(title or f"{main} on {where}")[:90],
-        severity=sev,
-        impact=impact[:240],
-        summary=summary[:600],
     )
 
+    def call() -> list[TimelineEntry]:
+        ans = sec.ask(sec.schemas.timeline, "timeline", task)
+        out = []
+        for e in ans.entries:
+            cited = [sec.ids[i] for i in e.evidence if i in sec.ids]
+            if cited:
+                text = moments_mod.keep_key_words(e.text, cited)
+                out.append(
+                    TimelineEntry(
+                        ts=min(c.ts for c in cited), text=text, evidence=[c.id for c in cited]
+                    )
+                )
+        return moments_mod.floor(out, moments)
 
-def _offline_label(it: EvidenceItem) -> str:
-    text = " ".join(it.text.split())
-    if it.kind == "alert_firing":
-        label = f"Alert fired: {text}"
-    elif it.kind == "alert_resolved":
-        label = f"Alert resolved: {text}"
-    elif it.kind == "alert_ack":
-        label = f"Alert acknowledged by {it.actor or 'on-call'}: {text}"
-    elif it.kind == "message":
-        label = f"{it.actor or 'someone'} in chat: “{text}”"
-    else:
-        label = text
-    if it.count > 1:
-        label += f" (x{it.count})"
-    return label[:160]
-
-
-def offline_timeline(cands: list[EvidenceItem]) -> TimelineAnswer:
-    top = sorted(cands, key=lambda i: -i.salience)[:12]
-    entries = [
-        TimelineItem(evidence=[i.id], text=_offline_label(i))
-        for i in sorted(top, key=lambda i: i.ts)
-    ]
-    return TimelineAnswer(entries=entries or [TimelineItem(evidence=["E1"], text="No events")])
+    return sec.run("timeline", call, lambda: floor, progress)
 
 
-OFFLINE_WHY = "To be answered by the reviewer (no model drafted this step)."
+def _whys(
+    sec: Section, causes: list[causes_mod.Cause], symptom: str, progress: Progress | None
+) -> list[WhyStep]:
+    fallback = offline.offline_whys(causes, symptom)
+    task = prompts.load("whys").render(
+        symptom=inert(symptom),
+        causes="\n".join(
+            f"{' '.join(c.ids)} | {inert(c.quote)}" for c in causes_mod.chain(causes, 6)
+        )
+        or "(no causal statement found in the evidence)",
+    )
+
+    def check(ans: Any) -> list[str]:
+        kept = _good_steps(ans.whys)
+        return [] if kept else ["every step was empty or repeated an earlier one"]
+
+    def call() -> list[WhyStep]:
+        ans = sec.ask(sec.schemas.whys, "whys", task, check)
+        steps = _good_steps(ans.whys)
+        return _fill(steps, causes, symptom)
+
+    return sec.run("whys", call, lambda: fallback, progress)
 
 
-def offline_actions(facts: Facts, evidence: Evidence) -> ActionsAnswer:
-    by_id = evidence.by_id()
-    done = facts.mitigated.evidence[:1]
-    immediate = [
-        ActionItem(text=by_id[i].text[:160], done=True, evidence=done) for i in done if i in by_id
-    ]
-    medium = [ActionItem(text=t[:160], done=False, evidence=[i]) for i, t in facts.action_hints[:4]]
-    return ActionsAnswer(immediate=immediate, medium=medium, long=[])
+def _good_steps(steps: Sequence[WhyStep]) -> list[WhyStep]:
+    """Steps with an answer that does not repeat an earlier one."""
+    kept: list[WhyStep] = []
+    for s in steps:
+        if len(s.answer.split()) < 3:
+            continue
+        if any(similar(s.answer, k.answer) > REPEAT for k in kept):
+            continue
+        kept.append(WhyStep(question=s.question, answer=s.answer, evidence=list(s.evidence)))
+    return kept
 
 
-def offline_reflexion() -> ReflexionAnswer:
-    q = PLACEHOLDER
-    return ReflexionAnswer(
-        context=f"{q}: in which situation does this lesson apply?",
-        lesson=f"{q}: what did this incident teach?",
-        adjustment=f"{q}: which concrete check should people and agents make next time?",
+def _fill(steps: list[WhyStep], causes: list[causes_mod.Cause], symptom: str) -> list[WhyStep]:
+    """A chain the model left short is completed from the causal statements it
+    did not use, quoted: a failed step never turns the rest into placeholders."""
+    used = {i for s in steps for i in s.evidence}
+    spare = [c for c in causes_mod.chain(causes) if not set(c.ids) & used]
+    about = steps[-1].answer if steps else symptom
+    while len(steps) < 5 and spare:
+        c = spare.pop(0)
+        steps.append(offline.quoted_why(c, cut_words(about, 70)))
+        about = c.quote
+    return steps
+
+
+def _actions(sec: Section, why_text: str, progress: Progress | None) -> ActionsAnswer:
+    hints = "\n".join(f"{i}: {inert(t)}" for i, t in sec.facts.action_hints) or "(none found)"
+    return sec.run(
+        "actions",
+        lambda: sec.ask(
+            sec.schemas.actions,
+            "actions",
+            prompts.load("actions").render(hints=hints, whys=why_text),
+        ),
+        lambda: offline.offline_actions(sec.facts, sec.evidence),
+        progress,
+    )
+
+
+def _reflexion(sec: Section, why_text: str, progress: Progress | None) -> ReflexionAnswer:
+    return sec.run(
+        "reflexion",
+        lambda: sec.ask(
+            sec.schemas.reflexion, "reflexion", prompts.load("reflexion").render(whys=why_text)
+        ),
+        offline.offline_reflexion,
+        progress,
     )
 
 
 # --- the draft -------------------------------------------------------------------
-
-
-def _section(
-    sec: Section,
-    label: str,
-    call: Callable[[], T],
-    fallback: Callable[[], T],
-    progress: Progress | None,
-) -> T:
-    if sec.backend.offline:
-        return fallback()
-    if progress:
-        progress(label)
-    try:
-        return call()
-    except LLMError as e:
-        if e.unreachable:
-            raise
-        sec.notes.append(f"{label}: drafted offline because the model failed ({e})")
-        return fallback()
 
 
 def draft(
@@ -264,107 +298,35 @@ def draft(
     progress: Progress | None = None,
 ) -> Draft:
     sec = Section(evidence, facts, backend, cache, similar)
-    check_ids = _ids_check(sec)
-    summary = _section(
-        sec,
-        "summary",
-        lambda: sec.ask(SummaryAnswer, "summary", prompts.load("summary").render()),
-        lambda: offline_summary(facts, title),
-        progress,
+    moments = moments_mod.select(evidence.items, facts)
+    causes = causes_mod.collect(evidence.items, facts)
+    symptom = offline.offline_header(facts, moments, causes, None).title
+    header, timeline, whys = together(
+        backend,
+        [
+            lambda: _header(sec, moments, causes, title, progress),
+            lambda: _timeline(sec, moments, progress),
+            lambda: _whys(sec, causes, symptom, progress),
+        ],
     )
-    cands = candidates(evidence, facts)
-    cand_text = "\n".join(format_item(c) for c in cands)
-    tl = _section(
-        sec,
-        "timeline",
-        lambda: sec.ask(
-            TimelineAnswer,
-            "timeline",
-            prompts.load("timeline").render(candidates=cand_text),
-            check_ids,
-        ),
-        lambda: offline_timeline(cands),
-        progress,
-    )
-    whys: list[WhyAnswer] = []
-    problem = summary.title
-    for step in range(1, 6):
-        prev = (
-            "\n".join(f"{i}. {w.question} {w.answer}" for i, w in enumerate(whys, 1))
-            or "(none yet)"
-        )
-
-        def repeat_check(ans: BaseModel, _whys: list[WhyAnswer] = whys) -> list[str]:
-            errs = check_ids(ans)
-            assert isinstance(ans, WhyAnswer)
-            for i, w in enumerate(_whys, 1):
-                if _similar_words(ans.answer, w.answer) > 0.7:
-                    errs.append(f"the answer repeats step {i}; go one level deeper")
-            return errs
-
-        if any(w.answer == OFFLINE_WHY for w in whys):
-            # the chain is broken: later steps cannot explain a missing answer
-            whys.append(WhyAnswer(question=f"Why {step}?", answer=OFFLINE_WHY, evidence=[]))
-            continue
-        # each step explains the previous answer: a small model only has to go one level down
-        target = whys[-1].answer if whys else problem
-        task = prompts.load("why").render(step=step, target=target, previous=prev)
-        whys.append(
-            _section(
-                sec,
-                f"why {step}/5",
-                lambda task=task, chk=repeat_check: sec.ask(WhyAnswer, "why", task, chk),  # type: ignore[misc]
-                lambda step=step: WhyAnswer(
-                    question=f"Why {step}?", answer=OFFLINE_WHY, evidence=[]
-                ),  # type: ignore[misc]
-                progress,
-            )
-        )
     why_text = "\n".join(f"{i}. {w.question} {w.answer}" for i, w in enumerate(whys, 1))
-    hints = "\n".join(f"{i}: {inert(t)}" for i, t in facts.action_hints) or "(none found)"
-    acts = _section(
-        sec,
-        "actions",
-        lambda: sec.ask(
-            ActionsAnswer,
-            "actions",
-            prompts.load("actions").render(hints=hints, whys=why_text),
-            check_ids,
-        ),
-        lambda: offline_actions(facts, evidence),
-        progress,
+    acts, refl = together(
+        backend,
+        [lambda: _actions(sec, why_text, progress), lambda: _reflexion(sec, why_text, progress)],
     )
-    refl = _section(
-        sec,
-        "reflexion",
-        lambda: sec.ask(
-            ReflexionAnswer, "reflexion", prompts.load("reflexion").render(whys=why_text)
-        ),
-        offline_reflexion,
-        progress,
-    )
-    return _assemble(sec, summary, tl, whys, acts, refl, title)
+    return _assemble(sec, header, timeline, whys, acts, refl, title)
 
 
 def _assemble(
     sec: Section,
-    summary: SummaryAnswer,
-    tl: TimelineAnswer,
-    whys: list[WhyAnswer],
+    header: SummaryAnswer,
+    timeline: list[TimelineEntry],
+    whys: list[WhyStep],
     acts: ActionsAnswer,
     refl: ReflexionAnswer,
     title: str | None,
 ) -> Draft:
     ids, facts = sec.ids, sec.facts
-    timeline = []
-    for e in tl.entries:
-        cited = [ids[i] for i in e.evidence if i in ids]
-        if not cited:
-            continue  # unknown ids were re-asked; anything left is dropped, never timed by the model
-        timeline.append(
-            TimelineEntry(ts=min(c.ts for c in cited), text=e.text, evidence=[c.id for c in cited])
-        )
-    timeline.sort(key=lambda t: t.ts)
     actions = [
         Action(text=a.text, horizon=h, done=a.done, evidence=[i for i in a.evidence if i in ids])  # type: ignore[arg-type]
         for h, group in (
@@ -375,17 +337,17 @@ def _assemble(
         for a in group
     ]
     start = facts.start.ts or (sec.evidence.items[0].ts if sec.evidence.items else None)
-    final_title = title or summary.title
+    final_title = title or header.title
     return Draft(
         title=final_title,
         slug=slugify(final_title),
         date=f"{start:%Y-%m-%d}" if start else "unknown-date",
         status=facts.status,
-        severity=summary.severity,
+        severity=header.severity,
         lead=facts.lead or "unassigned",
-        impact=summary.impact,
-        summary=summary.summary,
-        timeline=timeline,
+        impact=header.impact,
+        summary=header.summary,
+        timeline=sorted(timeline, key=lambda t: t.ts),
         whys=[
             Why(
                 question=w.question,

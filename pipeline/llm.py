@@ -31,7 +31,9 @@ from tenacity import (
 from .cache import Cache, key_of
 
 T = TypeVar("T", bound=BaseModel)
-Method = Literal["json_schema", "function_calling"]
+# "json_object_schema": llama.cpp's response_format {"type": "json_object", "schema": ...}:
+# the same grammar as a forced tool, without the tool schema in the prompt
+Method = Literal["json_schema", "function_calling", "json_object_schema"]
 BackendName = Literal["auto", "openai", "local", "offline"]
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
@@ -66,18 +68,30 @@ class Profile:
     # llama.cpp's server ignores max_completion_tokens (what the client sends):
     # without max_tokens in the body a constrained call can run until the context is full
     max_tokens_in_body: bool = False
+    # independent sections run at once (a remote endpoint serves requests in parallel;
+    # a local CPU server would only interleave them and lose its prefix cache)
+    parallel: bool = False
 
 
 PROFILES: dict[str, Profile] = {
-    "openai": Profile("json_schema", budget_tokens=6000, timeout_s=120, max_tokens=1500),
+    "openai": Profile(
+        "json_schema", budget_tokens=6000, timeout_s=120, max_tokens=1500, parallel=True
+    ),
     "local": Profile(
-        "function_calling",
+        "json_object_schema",
         budget_tokens=1800,
         timeout_s=240,
         max_tokens=400,
         max_tokens_in_body=True,
     ),
     "fake": Profile("function_calling", budget_tokens=6000, timeout_s=30, max_tokens=1500),
+    "fake-local": Profile(
+        "json_object_schema",
+        budget_tokens=6000,
+        timeout_s=30,
+        max_tokens=400,
+        max_tokens_in_body=True,
+    ),
 }
 
 
@@ -198,9 +212,15 @@ def open_backend(
         raise LLMError(f"unknown --llm backend {backend!r}", attempts=0, usage={})
 
 
-def fake_backend(chat: BaseChatModel, *, name: str = "fake", retry: RetryPolicy | None = None):
+def fake_backend(
+    chat: BaseChatModel,
+    *,
+    name: str = "fake",
+    retry: RetryPolicy | None = None,
+    profile: str = "fake",
+):
     """Wrap a test double (a fake chat model) as a backend."""
-    return ChatBackend(name, chat, PROFILES["fake"], retry or RetryPolicy(max_wait_s=0.01))
+    return ChatBackend(name, chat, PROFILES[profile], retry or RetryPolicy(max_wait_s=0.01))
 
 
 # --- the call loop -----------------------------------------------------------
@@ -250,10 +270,11 @@ def structured_call(
     cache: Cache | None = None,
     check: Check | None = None,
     tag: str = "",
+    max_tokens: int | None = None,
 ) -> T:
     """Ask for ``schema``; retry transient faults, re-ask on invalid answers,
     cache the accepted answer. ``check`` returns problems the schema can't see
-    (unknown evidence ids, a repeated why)."""
+    (a repeated why). ``max_tokens`` bounds this answer (the profile's otherwise)."""
     if backend.chat is None:
         raise LLMError("offline backend has no model", attempts=0, usage={})
     key = key_of(
@@ -272,9 +293,13 @@ def structured_call(
                 return value
         except (KeyError, ValueError):
             pass
-    call = _in_this_thread(
-        backend.chat.with_structured_output(schema, method=backend.profile.method, include_raw=True)
-    )
+    chat = _bounded(backend, max_tokens)
+    if backend.profile.method == "json_object_schema":
+        call = _json_object_call(chat, schema)
+    else:
+        call = _in_this_thread(
+            chat.with_structured_output(schema, method=backend.profile.method, include_raw=True)
+        )
     convo = list(messages)
     raw_text, problems = "", ["no answer"]
     for ask in range(1 + backend.retry.reasks):
@@ -325,6 +350,42 @@ def structured_call(
         raw=raw_text,
         usage=backend.usage.as_dict(),
     )
+
+
+def _bounded(backend: ChatBackend, max_tokens: int | None) -> Any:
+    """The chat model with this call's output bound (llama.cpp reads it from the body)."""
+    chat: Any = backend.chat
+    if max_tokens is None or not hasattr(chat, "max_tokens"):
+        return chat
+    update: dict[str, Any] = {"max_tokens": max_tokens}
+    if backend.profile.max_tokens_in_body:
+        update["extra_body"] = {
+            **(getattr(chat, "extra_body", None) or {}),
+            "max_tokens": max_tokens,
+        }
+    return chat.model_copy(update=update)
+
+
+def _json_object_call(chat: Any, schema: type[T]) -> Callable[[list[BaseMessage]], Any]:
+    """llama.cpp's ``response_format: {"type": "json_object", "schema": ...}``: the
+    server turns the schema into a grammar (enum ids, bounded strings and lists),
+    and the prompt carries no tool schema, so each section reads fewer new tokens.
+    Sent in the body as is: the OpenAI client would rewrite a response_format."""
+    body = {
+        **(getattr(chat, "extra_body", None) or {}),
+        "response_format": {"type": "json_object", "schema": schema.model_json_schema()},
+    }
+    bound = chat.bind(extra_body=body) if hasattr(chat, "extra_body") else chat
+
+    def call(convo: list[BaseMessage]) -> dict[str, Any]:
+        raw = bound.invoke(convo)
+        text = raw.content if isinstance(raw.content, str) else json.dumps(raw.content)
+        try:
+            return {"raw": raw, "parsed": schema.model_validate_json(text), "parsing_error": None}
+        except ValueError as e:
+            return {"raw": raw, "parsed": None, "parsing_error": e}
+
+    return call
 
 
 def _in_this_thread(runnable: Any) -> Callable[[list[BaseMessage]], Any]:

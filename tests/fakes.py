@@ -51,13 +51,16 @@ def answer_for(schema: str, prompt: str) -> dict[str, Any]:
                 for i, _k, t in cands[:10]
             ]
         }
-    if schema == "WhyAnswer":
-        step = int(m.group(1)) if (m := re.search(r"step (\d) of 5", prompt)) else 1
-        i, _k, text = ev[min(step - 1, len(ev) - 1)] if ev else (first, "", "evidence")
+    if schema == "WhysAnswer":
         return {
-            "question": f"Why did step {step} happen?",
-            "answer": f"Level {step}: {text[:200]}",
-            "evidence": [i],
+            "whys": [
+                {
+                    "question": f"Why did step {step} happen?",
+                    "answer": f"Level {step}: {text[:160]}",
+                    "evidence": [i],
+                }
+                for step, (i, _k, text) in enumerate(ev[:5], 1)
+            ]
         }
     if schema == "ActionsAnswer":
         return {
@@ -154,7 +157,12 @@ def _completion(req: dict[str, Any], f: Fault | None) -> dict[str, Any]:
     )
     tools = req.get("tools") or []
     rf = req.get("response_format") or {}
-    schema = tools[0]["function"]["name"] if tools else rf.get("json_schema", {}).get("name", "")
+    # a tool call, OpenAI's json_schema, or llama.cpp's json_object with a schema
+    schema = (
+        tools[0]["function"]["name"]
+        if tools
+        else rf.get("json_schema", {}).get("name", "") or rf.get("schema", {}).get("title", "")
+    )
     args = f.args if f and f.args is not None else answer_for(schema, prompt)
     text = f.content if f and f.content is not None else json.dumps(args)
     if tools:
