@@ -45,6 +45,7 @@ bench: setup
 
 eval: setup
 	$(PY) bench/eval.py
+	$(PY) bench/real_eval.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -137,6 +137,8 @@ def collect(items: list[EvidenceItem], facts: Facts, *, limit: int = 8) -> list[
         if score <= 0:
             continue
         ids, text = _with_context(it, items, n) if _human(it) else ([it.id], clean(it.text))
+        if len(ids) > 1:
+            score = max(score, _chat_score(text))  # the line it continues says what it is about
         found.append(Cause(tuple(ids), text, it.actor, score, bool(HEDGE.search(text))))
     found.sort(key=lambda c: -c.score)
     kept: list[Cause] = []

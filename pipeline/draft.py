@@ -12,6 +12,7 @@ note, never a crash, and no section ends below what code alone would write.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,11 +25,11 @@ from . import causes as causes_mod
 from . import moments as moments_mod
 from . import offline, prompts
 from .cache import Cache
-from .condense import format_pack, inert
+from .condense import count_tokens, format_item, format_pack, inert
 from .cues import cut_words, excerpt, similar
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
-from .models import Action, Draft, Evidence, Facts, Reflexion, TimelineEntry, Why
+from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
 from .schemas import ActionsAnswer, ReflexionAnswer, SummaryAnswer, WhyStep, for_pack
 from .slug import slugify
 
@@ -39,6 +40,7 @@ Progress = Callable[[str], None]
 # output bounds per section: a small CPU model writes ~10 tokens/s
 MAX_TOKENS = {"summary": 260, "timeline": 560, "whys": 420, "actions": 300, "reflexion": 200}
 REPEAT = 0.7  # word overlap above which a why repeats an earlier one
+_PLACEHOLDER = re.compile(r"<[a-z][a-z ]+>")
 
 
 @dataclass
@@ -51,13 +53,15 @@ class Section:
     cache: Cache | None
     similar: str = ""
     notes: list[str] = field(default_factory=list)
+    shown: set[str] = field(default_factory=set)  # ids the model must see (moments, causes)
 
     def __post_init__(self) -> None:
         self.ids = self.evidence.by_id()
-        self.schemas = for_pack(list(self.ids))
+        items = reading(self.evidence.items, self.shown, self.backend.profile.prompt_tokens)
+        self.schemas = for_pack([i.id for i in items])
         self.prefix = prompts.load("context").render(
             facts=describe(self.facts),
-            evidence=format_pack(self.evidence.items),
+            evidence=format_pack(items),
             # past reports are data too: a title can't close the block
             similar="\n<similar_past_incidents>\n"
             + "\n".join(inert(ln) for ln in self.similar.splitlines())
@@ -107,6 +111,22 @@ class Section:
             return fallback()
 
 
+def reading(items: list[EvidenceItem], shown: set[str], budget: int | None) -> list[EvidenceItem]:
+    """What the model reads: the items code relies on, then the most salient
+    others, within ``budget`` tokens (in time order)."""
+    if budget is None:
+        return items
+    must = [i for i in items if i.id in shown]
+    used = sum(count_tokens(format_item(i)) + 1 for i in must)
+    chosen = {i.id for i in must}
+    for it in sorted(items, key=lambda i: -i.salience):
+        cost = count_tokens(format_item(it)) + 1
+        if it.id not in chosen and used + cost <= budget:
+            chosen.add(it.id)
+            used += cost
+    return [i for i in items if i.id in chosen]
+
+
 def together(backend: ChatBackend, calls: Sequence[Callable[[], Any]]) -> list[Any]:
     """Run independent sections at once when the endpoint serves in parallel.
     Daemon threads: an interrupt in the main thread is immediate and never waits
@@ -133,14 +153,6 @@ def together(backend: ChatBackend, calls: Sequence[Callable[[], Any]]) -> list[A
     return results
 
 
-def _lines(ids: Sequence[str], sec: Section, width: int) -> str:
-    return "\n".join(
-        f"{i} | {sec.ids[i].ts:%H:%M} | {inert(excerpt(sec.ids[i].text, None, width))}"
-        for i in ids
-        if i in sec.ids
-    )
-
-
 # --- sections -------------------------------------------------------------------
 
 
@@ -165,7 +177,15 @@ def _header(
     )
     if ans is base:
         return base
-    # code owns what a small model gets wrong: the service, the duration, the length
+    # code owns what a small model gets wrong: the service, the duration, the length,
+    # and a shape placeholder copied instead of filled
+    ans = ans.model_copy(
+        update={
+            f: getattr(base, f)
+            for f in ("title", "impact", "summary")
+            if _PLACEHOLDER.search(getattr(ans, f)) or not getattr(ans, f).strip()
+        }
+    )
     impact = ans.impact
     service = next((c.split(":", 1)[0] for c in cands if ":" in c), None)
     if service and service.lower() not in impact.lower():
@@ -188,7 +208,7 @@ def _timeline(
     floor = offline.offline_timeline(moments)
     task = prompts.load("timeline").render(
         candidates="\n".join(
-            f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(excerpt(m.item.text, None, 90))}"
+            f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(excerpt(m.item.text, None, 70))}"
             for m in moments
         )
     )
@@ -297,9 +317,11 @@ def draft(
     similar: str = "",
     progress: Progress | None = None,
 ) -> Draft:
-    sec = Section(evidence, facts, backend, cache, similar)
     moments = moments_mod.select(evidence.items, facts)
     causes = causes_mod.collect(evidence.items, facts)
+    shown = {m.item.id for m in moments} | {i for c in causes for i in c.ids}
+    shown |= {i for f in (facts.start, facts.detected, facts.resolved) for i in f.evidence}
+    sec = Section(evidence, facts, backend, cache, similar, shown=shown)
     symptom = offline.offline_header(facts, moments, causes, None).title
     header, timeline, whys = together(
         backend,

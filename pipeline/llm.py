@@ -71,6 +71,10 @@ class Profile:
     # independent sections run at once (a remote endpoint serves requests in parallel;
     # a local CPU server would only interleave them and lose its prefix cache)
     parallel: bool = False
+    # evidence tokens the model reads (None: the whole pack). Code still works from the
+    # whole pack (facts, timeline moments, causal statements), so a small model's
+    # short reading never costs the report a moment; those moments are always shown.
+    prompt_tokens: int | None = None
 
 
 PROFILES: dict[str, Profile] = {
@@ -79,7 +83,8 @@ PROFILES: dict[str, Profile] = {
     ),
     "local": Profile(
         "json_object_schema",
-        budget_tokens=1800,
+        budget_tokens=6000,
+        prompt_tokens=1500,
         timeout_s=240,
         max_tokens=400,
         max_tokens_in_body=True,

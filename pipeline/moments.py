@@ -18,7 +18,7 @@ from .cues import KINDS, chat_score, clean, cut_words, excerpt, kinds
 from .models import EvidenceItem, Facts, TimelineEntry
 from .verify import stems
 
-PIN_SCORE = 4.5  # a chat line this telling (and decisive) is pinned
+PIN_SCORE = 3.0  # a decisive chat line (rollback, fix, cause, ...) this telling is pinned
 MAX_MOMENTS = 18
 MAX_PINNED = 16
 SEGMENTS = 8  # parts of a long conversation that each get their best line
@@ -191,9 +191,11 @@ def _content(text: str) -> list[str]:
 
 
 def floor(entries: list[TimelineEntry], moments: list[Moment]) -> list[TimelineEntry]:
-    """The model's entries plus every pinned moment they do not stand for."""
+    """The model's entries plus every selected moment they do not stand for, so
+    the model's timeline is never below the code's (pinned moments are always
+    among the selected)."""
     out = list(entries)
     for m in moments:
-        if m.pinned and not covered(m, out):
+        if not covered(m, out):
             out.append(TimelineEntry(ts=m.item.ts, text=m.label, evidence=[m.item.id]))
     return sorted(out, key=lambda e: e.ts)
