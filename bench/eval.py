@@ -26,6 +26,7 @@ attribute values of the evidence items it cites that resolve in
   item (invariant: must be 0).
 - **root cause**: ``root_cause_keywords`` found in the five whys (question and
   answer) plus the summary.
+- **placeholder whys**: whys left to the reviewer (no drafted answer), of all whys.
 - **sev**: the draft's severity equals the expected one.
 - **leaks**: ``planted_secrets`` found in the rendered Markdown (as is, and with
   its escaping undone) or in the JSON report (invariant: must be 0).
@@ -154,6 +155,11 @@ def root_cause_recall(report: Report, keywords: Sequence[str]) -> tuple[int, int
     return sum(has_keyword(text, [k]) for k in keywords), len(keywords)
 
 
+def placeholder_whys(report: Report) -> int:
+    """Whys with no drafted answer (left to the reviewer)."""
+    return sum("to be answered by the reviewer" in w.answer.lower() for w in report.draft.whys)
+
+
 def severity_match(report: Report, expected: str | None) -> bool:
     norm = lambda s: re.sub(r"[^a-z0-9]", "", s.lower())  # noqa: E731
     return expected is not None and norm(report.draft.severity) == norm(expected)
@@ -186,6 +192,8 @@ class Row:
     rc_keywords: int = 0
     severity_ok: int = 0
     severity_n: int = 0
+    placeholder_whys: int = 0
+    whys: int = 0
     secrets_leaked: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -217,6 +225,7 @@ def score(report: Report, expected: dict[str, Any], *, incident: str, backend: s
     rc = expected.get("root_cause_keywords", [])
     row.rc_found, row.rc_keywords = root_cause_recall(report, rc)
     row.severity_ok, row.severity_n = int(severity_match(report, expected.get("severity"))), 1
+    row.placeholder_whys, row.whys = placeholder_whys(report), len(report.draft.whys)
     row.secrets_leaked = len(leaked_secrets(report, expected.get("planted_secrets", [])))
     return row
 
@@ -333,7 +342,8 @@ def _fmt(value: float | None) -> str:
 
 
 COLUMNS = ("incident", "backend", "recall", "precision", "on-ref", "grounding", "invented",
-           "root cause", "sev", "leaks", "tokens in/out", "wall s", "error")  # fmt: skip
+           "root cause", "placeholder whys", "sev", "leaks", "tokens in/out", "wall s",
+           "error")  # fmt: skip
 
 
 def table_cells(r: Row) -> list[str]:
@@ -342,7 +352,7 @@ def table_cells(r: Row) -> list[str]:
             f"{_fmt(q['precision'])} ({r.correct}/{r.entries})", _fmt(q["on_ref"]),
             _fmt(q["grounding"]), str(r.invented_ts),
             f"{_fmt(q['root_cause_recall'])} ({r.rc_found}/{r.rc_keywords})",
-            f"{r.severity_ok}/{r.severity_n}", str(r.secrets_leaked),
+            f"{r.placeholder_whys}/{r.whys}", f"{r.severity_ok}/{r.severity_n}", str(r.secrets_leaked),
             f"{r.input_tokens}/{r.output_tokens}", f"{r.wall_s:.1f}", (r.error or "")[:60]]  # fmt: skip
 
 

@@ -29,7 +29,7 @@ from .models import EvidenceItem, Facts
 # a cause stated outright
 STRONG = re.compile(
     r"\b(root[ -]?cause|caused by|the cause|(?:that|this|which)(?:'s| is| was)? why|"
-    r"the reason|due to|because|turn(?:s|ed) out|culprit|(?:was|is|were) pointed at|"
+    r"the reason|due to|because|turn(?:s|ed) out|culprit|(?:'s|was|is|were) pointed at|"
     r"pointing (?:at|to)|ran out of|running out of|out of (?:memory|disk|space)|exhaust\w*|"
     r"expired|expiry|typo|misconfigur\w*|regression|introduced|falsely|false positive|"
     r"broken by|broke\b|led to|result(?:ed|s)? in|triggered by|"
@@ -39,9 +39,9 @@ STRONG = re.compile(
 # words that often carry a cause without saying so
 MEDIUM = re.compile(
     r"\b(limits?|quota|max(?:imum)?|deadlock\w*|leak\w*|saturat\w*|wrong|missing|incorrect|"
-    r"stale|old(?:er)?|ended up|looks like|seems|appears|definitions?|instead of|default|"
+    r"stale|old(?:er)?|ended up|looks like|seems|appears|definitions?|instead of|default\w*|"
     r"not set|permission\w*|denied|oom\w*|timeouts?|unbounded|without (?:a|an|any)|"
-    r"only touched|changed?)\b",
+    r"optional|all-time|no where|full (?:table )?scan|seq scan|only touched|changed?)\b",
     re.I,
 )
 CONFIRMED = re.compile(r"\b(verified|confirmed|turns out|turned out|root cause|found)\b", re.I)
@@ -63,6 +63,7 @@ _LOG_CUE = re.compile(
     re.I,
 )
 CONTEXT_GAP = timedelta(minutes=3)
+MAX_LOG_CAUSES = 3  # error lines are evidence of the cause; people's explanations come first
 BEFORE_FAILURE = timedelta(minutes=30)
 
 
@@ -107,7 +108,7 @@ def _chat_score(text: str) -> float:
 def _log_score(it: EvidenceItem, facts: Facts) -> float:
     if (it.severity or "").lower() not in ERROR_LEVELS and not _LOG_CUE.search(it.text):
         return 0.0
-    s = 1.5 + (1.5 if _LOG_CUE.search(it.text) else 0.0) + 0.5 * len(STRONG.findall(it.text))
+    s = 1.0 + (1.5 if _LOG_CUE.search(it.text) else 0.0) + 0.5 * len(STRONG.findall(it.text))
     failed = facts.detected.ts or facts.start.ts
     if failed is not None and failed - BEFORE_FAILURE <= it.ts <= failed + timedelta(minutes=5):
         s += 1.5  # the error lines just before the failure was noticed
@@ -130,6 +131,7 @@ def _with_context(it: EvidenceItem, items: list[EvidenceItem], at: int) -> tuple
 def collect(items: list[EvidenceItem], facts: Facts, *, limit: int = 8) -> list[Cause]:
     """The best causal statements, best first, near-duplicates merged."""
     found: list[Cause] = []
+    by_id = {it.id: it for it in items}
     for n, it in enumerate(items):
         if it.kind.startswith("alert") or instruction_like(it.text):
             continue
@@ -142,9 +144,14 @@ def collect(items: list[EvidenceItem], facts: Facts, *, limit: int = 8) -> list[
         found.append(Cause(tuple(ids), text, it.actor, score, bool(HEDGE.search(text))))
     found.sort(key=lambda c: -c.score)
     kept: list[Cause] = []
+    logs = 0
     for c in found:
         if any(similar(c.text, k.text) > 0.6 or set(c.ids) & set(k.ids) for k in kept):
             continue
+        is_log = c.actor is None and by_id[c.ids[0]].kind == "log"
+        if is_log and logs >= MAX_LOG_CAUSES:
+            continue
+        logs += is_log
         kept.append(c)
         if len(kept) >= limit:
             break

@@ -208,7 +208,7 @@ def _timeline(
     floor = offline.offline_timeline(moments)
     task = prompts.load("timeline").render(
         candidates="\n".join(
-            f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(excerpt(m.item.text, None, 70))}"
+            f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(excerpt(m.item.text, None, 56))}"
             for m in moments
         )
     )

@@ -419,6 +419,13 @@ def _reask(messages: list[BaseMessage], raw: str, problems: list[str]) -> list[B
 
 
 def _short(e: BaseException | Any) -> str:
+    errors = getattr(e, "errors", None)
+    if callable(errors) and isinstance(e, ValueError):  # pydantic: say what, not "1 error for X"
+        try:
+            found = [f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in errors()[:3]]
+            return f"{type(e).__name__}: {'; '.join(found)}"[:300]
+        except (TypeError, KeyError):
+            pass
     text = str(e).strip().splitlines()
     first = text[0] if text else type(e).__name__
     return f"{type(e).__name__}: {first}"[:300]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 EvidenceId = str  # "E12"; checked against the evidence pack by the drafting code
 _IDS = Field(
@@ -165,7 +165,27 @@ class Pack:
     reflexion: type[ReflexionAnswer]
 
 
-def _with_ids(base: type[BaseModel], id_type: Any, **nested: type[BaseModel]) -> Any:
+def _known(ids: frozenset[str]) -> Any:
+    def check(value: Any) -> Any:
+        # the enum would reject it too; this says why in words a model can act on
+        bad = (
+            [v for v in value if isinstance(v, str) and v not in ids]
+            if isinstance(value, list)
+            else []
+        )
+        if bad:
+            raise ValueError(
+                f"evidence id {bad[0]!r} does not exist in the evidence block; "
+                "cite only ids shown there"
+            )
+        return value
+
+    return field_validator("evidence", mode="before")(check)
+
+
+def _with_ids(
+    base: type[BaseModel], id_type: Any, ids: frozenset[str], **nested: type[BaseModel]
+) -> Any:
     """``base`` with its evidence lists typed ``id_type`` and nested models replaced;
     same name, so prompts, fakes and caches see the same section."""
     fields: dict[str, Any] = {}
@@ -174,19 +194,25 @@ def _with_ids(base: type[BaseModel], id_type: Any, **nested: type[BaseModel]) ->
             fields[name] = (list.__class_getitem__(id_type), copy.copy(info))
         elif name in nested:
             fields[name] = (list.__class_getitem__(nested[name]), copy.copy(info))
-    model: Any = create_model(base.__name__, __base__=base, __doc__=base.__doc__, **fields)
+    validators = {"known_ids": _known(ids)} if "evidence" in base.model_fields else {}
+    model: Any = create_model(
+        base.__name__, __base__=base, __doc__=base.__doc__, __validators__=validators, **fields
+    )
     return model
 
 
 def for_pack(ids: Sequence[str]) -> Pack:
     id_type: Any = Literal.__getitem__(tuple(dict.fromkeys(ids))) if ids else str
-    item = _with_ids(TimelineItem, id_type)
-    step = _with_ids(WhyStep, id_type)
-    action = _with_ids(ActionItem, id_type)
+    known = frozenset(ids)
+    item = _with_ids(TimelineItem, id_type, known)
+    step = _with_ids(WhyStep, id_type, known)
+    action = _with_ids(ActionItem, id_type, known)
     return Pack(
         summary=SummaryAnswer,
-        timeline=_with_ids(TimelineAnswer, id_type, entries=item),
-        whys=_with_ids(WhysAnswer, id_type, whys=step),
-        actions=_with_ids(ActionsAnswer, id_type, immediate=action, medium=action, long=action),
+        timeline=_with_ids(TimelineAnswer, id_type, known, entries=item),
+        whys=_with_ids(WhysAnswer, id_type, known, whys=step),
+        actions=_with_ids(
+            ActionsAnswer, id_type, known, immediate=action, medium=action, long=action
+        ),
         reflexion=ReflexionAnswer,
     )

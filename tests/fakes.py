@@ -47,7 +47,7 @@ def answer_for(schema: str, prompt: str) -> dict[str, Any]:
     if schema == "TimelineAnswer":
         return {
             "entries": [
-                {"evidence": [i], "text": re.sub(r"\s*\(x\d+ until [\d:]+\)$", "", t)[:150]}
+                {"evidence": [i], "text": re.sub(r"\s*\(x\d+ until [\d:]+\)$", "", t)[:110]}
                 for i, _k, t in cands[:10]
             ]
         }
@@ -150,19 +150,23 @@ class FakeOpenAI:
     faults: list[Fault]
 
 
+def schema_name(req: dict[str, Any]) -> str:
+    """The section a request asks for: a tool call, OpenAI's json_schema, or
+    llama.cpp's json_object with a schema."""
+    tools = req.get("tools") or []
+    rf = req.get("response_format") or {}
+    if tools:
+        return str(tools[0]["function"]["name"])
+    return str(rf.get("json_schema", {}).get("name", "") or rf.get("schema", {}).get("title", ""))
+
+
 def _completion(req: dict[str, Any], f: Fault | None) -> dict[str, Any]:
     prompt = "\n".join(
         m["content"] if isinstance(m.get("content"), str) else json.dumps(m.get("content"))
         for m in req.get("messages", [])
     )
     tools = req.get("tools") or []
-    rf = req.get("response_format") or {}
-    # a tool call, OpenAI's json_schema, or llama.cpp's json_object with a schema
-    schema = (
-        tools[0]["function"]["name"]
-        if tools
-        else rf.get("json_schema", {}).get("name", "") or rf.get("schema", {}).get("title", "")
-    )
+    schema = schema_name(req)
     args = f.args if f and f.args is not None else answer_for(schema, prompt)
     text = f.content if f and f.content is not None else json.dumps(args)
     if tools:
@@ -196,8 +200,13 @@ def _completion(req: dict[str, Any], f: Fault | None) -> dict[str, Any]:
 
 
 @contextmanager
-def fake_openai_server(faults: list[Fault] | None = None) -> Iterator[FakeOpenAI]:
+def fake_openai_server(
+    faults: list[Fault] | None = None, by_schema: dict[str, list[Fault]] | None = None
+) -> Iterator[FakeOpenAI]:
+    """``faults`` are used in arrival order; ``by_schema`` per section (sections
+    may run concurrently, so arrival order is not the section order)."""
     state = FakeOpenAI(url="", requests=[], faults=list(faults or []))
+    per_schema = {k: list(v) for k, v in (by_schema or {}).items()}
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -214,7 +223,8 @@ def fake_openai_server(faults: list[Fault] | None = None) -> Iterator[FakeOpenAI
             req = json.loads(self.rfile.read(length) or b"{}")
             with lock:
                 state.requests.append(req)
-                f = state.faults.pop(0) if state.faults else None
+                mine = per_schema.get(schema_name(req))
+                f = mine.pop(0) if mine else state.faults.pop(0) if state.faults else None
             if f and f.delay:
                 time.sleep(f.delay)
             if f and f.reset:

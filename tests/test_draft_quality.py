@@ -87,7 +87,14 @@ def test_chat_only_facts_and_pinned_moments() -> None:
     assert facts.resolved.evidence == ["E11"]
     chosen = moments.select(ev.items, facts)
     ids = [m.item.id for m in chosen]
-    for must in ("E1", "E2", "E5", "E7", "E9", "E11"):  # change, symptom, rollback, cause, fix, close
+    for must in (
+        "E1",
+        "E2",
+        "E5",
+        "E7",
+        "E9",
+        "E11",
+    ):  # change, symptom, rollback, cause, fix, close
         assert must in ids
     assert "E3" not in ids and "E4" not in ids  # "lol", "thanks!"
     assert all(m.pinned for m in chosen if m.item.id in ("E5", "E9", "E11"))
@@ -134,14 +141,19 @@ def test_title_and_slug_are_cut_at_a_word(title: str) -> None:
 
 
 def test_slug_of_the_reported_bad_title() -> None:
-    slug = slugify("API latency spike on api-gateway caused by a statement_timeout for the analytics")
+    slug = slugify(
+        "API latency spike on api-gateway caused by a statement_timeout for the analytics"
+    )
     assert slug == "api-latency-spike-on-api-gateway-caused-by-a-statement"
     assert not slug.endswith("-b")
 
 
 def test_summary_prose_has_no_pleasantries() -> None:
     text = "Latency recovered after the query was killed. Resolved in PD too. Thanks all :pray:"
-    assert offline.no_pleasantries(text) == "Latency recovered after the query was killed. Resolved in PD too."
+    assert (
+        offline.no_pleasantries(text)
+        == "Latency recovered after the query was killed. Resolved in PD too."
+    )
 
 
 def test_pack_schemas_enumerate_ids_and_reject_others() -> None:
@@ -195,9 +207,8 @@ def test_sections_run_concurrently_against_an_endpoint(tmp_path: Path) -> None:
 
 def test_local_profile_sends_json_object_schema_with_ids_and_bounds(tmp_path: Path) -> None:
     p = llm.PROFILES["fake-local"]
-    faults = [fakes.Fault(args={"entries": [{"evidence": ["E999"], "text": "invented"}]})]
-    # the first call is the header; make the timeline's first answer cite an unknown id
-    with fakes.fake_openai_server([fakes.Fault(), *faults]) as srv:
+    bad = fakes.Fault(args={"entries": [{"evidence": ["E999"], "text": "invented"}]})
+    with fakes.fake_openai_server(by_schema={"TimelineAnswer": [bad]}) as srv:
         chat = llm._openai_chat("fake", srv.url, "local", p)
         backend = llm.ChatBackend("local:fake", chat, p, llm.RetryPolicy(max_wait_s=0.01))
         report = api.draft_report(

@@ -88,7 +88,11 @@ def test_wrong_and_unsupported_citations_are_marked(tmp_path: Path) -> None:
         if schema == "WhysAnswer":
             return {
                 "whys": [
-                    {"question": f"Why {n}?", "answer": f"Cosmic rays flipped bit {n}", "evidence": ["E1"]}
+                    {
+                        "question": f"Why {n}?",
+                        "answer": f"Cosmic rays flipped bit {n}",
+                        "evidence": ["E1"],
+                    }
                     for n in range(1, 6)
                 ]
             }
