@@ -59,7 +59,8 @@ RETRACTED = re.compile(
 _CONNECTIVE = re.compile(r"^(which|because|so|that'?s why|and|but|since)\b", re.I)
 _LOG_CUE = re.compile(
     r"\b(exhaust\w*|timeout|timed out|refused|denied|expired|oom\w*|killed|limit\w*|"
-    r"no space|full|too many|panic\w*|nil pointer|forbidden|unauthori[sz]ed)\b",
+    r"no space|(?:disk|queue|table|volume) (?:is )?full|too many|panic\w*|nil pointer|forbidden|"
+    r"unauthori[sz]ed)\b",
     re.I,
 )
 CONTEXT_GAP = timedelta(minutes=3)

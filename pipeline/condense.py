@@ -249,7 +249,9 @@ def condense(events: list[Event], *, budget_tokens: int = 6000) -> Evidence:
     ledger: list[LedgerEntry] = []
     by_kind: dict[str, list[Event]] = defaultdict(list)
     for e in events:
-        by_kind["alert" if e.kind.startswith("alert") else e.kind].append(e)
+        kind = "alert" if e.kind.startswith("alert") else e.kind
+        # what people wrote, whatever its container (chat, incident notes): like messages
+        by_kind[kind if kind in ("alert", "action", "log") else "message"].append(e)
     items = (
         _alert_items(by_kind["alert"], ledger)
         + [_item([e], 90) for e in by_kind["action"]]

@@ -243,26 +243,31 @@ def _whys(
     )
 
     def check(ans: Any) -> list[str]:
-        kept = _good_steps(ans.whys)
+        kept = _good_steps(ans.whys, sec.ids)
         return [] if kept else ["every step was empty or repeated an earlier one"]
 
     def call() -> list[WhyStep]:
         ans = sec.ask(sec.schemas.whys, "whys", task, check)
-        steps = _good_steps(ans.whys)
+        steps = _good_steps(ans.whys, sec.ids)
         return _fill(steps, causes, symptom)
 
     return sec.run("whys", call, lambda: fallback, progress)
 
 
-def _good_steps(steps: Sequence[WhyStep]) -> list[WhyStep]:
-    """Steps with an answer that does not repeat an earlier one."""
+def _good_steps(steps: Sequence[WhyStep], ids: dict[str, EvidenceItem]) -> list[WhyStep]:
+    """Steps with an answer that does not repeat an earlier one; an answer that
+    paraphrased away what its statement says gets the statement's words back."""
     kept: list[WhyStep] = []
+    said: list[str] = []
     for s in steps:
-        if len(s.answer.split()) < 3:
+        if len(s.answer.split()) < 3 or any(similar(s.answer, a) > REPEAT for a in said):
             continue
-        if any(similar(s.answer, k.answer) > REPEAT for k in kept):
-            continue
-        kept.append(WhyStep(question=s.question, answer=s.answer, evidence=list(s.evidence)))
+        said.append(s.answer)
+        cited = [ids[i] for i in s.evidence if i in ids]
+        answer = moments_mod.keep_key_words(s.answer, cited)
+        kept.append(
+            WhyStep.model_construct(question=s.question, answer=answer, evidence=list(s.evidence))
+        )
     return kept
 
 

@@ -62,7 +62,8 @@ def _minutes(a: datetime | None, b: datetime | None, formula: str) -> Metric:
 
 
 def _human(e: EvidenceItem) -> bool:
-    return e.kind == "message" and e.attrs.get("bot") != "true"
+    """What people wrote: chat messages and incident notes, not bots."""
+    return e.kind in ("message", "notes") and e.attrs.get("bot") != "true"
 
 
 def _reports_symptom(text: str) -> bool:
@@ -129,6 +130,12 @@ def compute(evidence: Evidence) -> Facts:
         # no alert: chat-only incidents are detected when someone reports the symptom
         detected = next((i for i in humans if _reports_symptom(i.text)), None)
         detect_formula = "first chat message reporting a symptom (no alert fired)"
+    if detected is None and not humans:
+        errors = [i for i in items if i.kind == "log" and (i.severity or "").lower() in ERROR_LEVELS]
+        # background errors predate the incident: the spike is among the most salient
+        top = max((i.salience for i in errors), default=0.0)
+        detected = next((i for i in errors if i.salience >= top - 10), None)
+        detect_formula = "first of the most salient error-level log lines (no alert, no chat)"
     anchor = detected.ts if detected else (items[0].ts if items else None)
 
     start: EvidenceItem | None = detected

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .causes import STRONG
-from .cues import KINDS, chat_score, clean, cut_words, excerpt, kinds
+from .cues import KINDS, chat_score, clean, cut_words, excerpt, kinds, pleasantry
 from .models import EvidenceItem, Facts, TimelineEntry
 from .verify import stems
 
@@ -107,7 +107,9 @@ def _fact_ids(facts: Facts) -> dict[str, str]:
 
 def _score(it: EvidenceItem, pinned_by_fact: dict[str, str]) -> tuple[float, str, bool]:
     if it.id in pinned_by_fact:
-        kind = _chat_kind(it.text) if it.kind == "message" else it.kind
+        if it.kind in ("message", "notes") and pleasantry(it.text):
+            return 0.0, "note", False  # "ack" marks a time in the facts, not a moment
+        kind = _chat_kind(it.text) if it.kind in ("message", "notes") else it.kind
         return 100.0, kind, True
     if it.kind.startswith("alert"):
         return 8.0, it.kind, False
@@ -129,7 +131,7 @@ def select(items: list[EvidenceItem], facts: Facts, *, limit: int = MAX_MOMENTS)
     the most telling others."""
     by_fact = _fact_ids(facts)
     scored = [Moment(it, k, s, p) for it in items for s, k, p in [_score(it, by_fact)] if s > 0]
-    opening = next((m for m in scored if m.item.kind == "message"), None)
+    opening = next((m for m in scored if m.item.kind in ("message", "notes")), None)
     if opening is not None and not opening.pinned:
         # the first line of the conversation usually opens the incident
         scored[scored.index(opening)] = Moment(opening.item, opening.kind, opening.score + 2, False)
@@ -177,10 +179,10 @@ def keep_key_words(text: str, cited: list[EvidenceItem]) -> str:
         return text
     source = " ".join(clean(c.text) for c in cited)
     have = stems(text)
-    need = list(dict.fromkeys(w[:5] for w in _content(source)))[:10]
+    need = list(dict.fromkeys(w[:5] for w in _content(source)))[:8]
     got = sum(w in have for w in need)
     # nothing in common: a wrong label, left for the verifier to mark, not dressed up
-    if not need or got == 0 or got >= max(2, len(need) // 2):
+    if not need or got == 0 or got >= max(2, round(0.7 * len(need))):
         return text
     return f"{text} — “{excerpt(source, _PREFER, 140)}”"
 

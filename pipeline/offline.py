@@ -28,7 +28,8 @@ _FILLER = re.compile(
     re.I,
 )
 _STATUS = re.compile(
-    r"\b(?:HTTP )?5\d\d\b(?: errors?)?|\berror rate[^.,;]{0,20}?\d+(?:\.\d+)?%|"
+    r"\b(?:HTTP|status|code|returned|returning)[ =:]*5\d\d\b|\b5(?:\d\d|xx) (?:errors?|responses?)\b|"
+    r"\berror rate[^.,;]{0,20}?\d+(?:\.\d+)?%|"
     r"\bp\d\d (?:request )?latency[^.,;]{0,30}|\b\d+(?:\.\d+)?% (?:of )?(?:errors?|requests?|5xx)",
     re.I,
 )
@@ -152,7 +153,7 @@ def quoted_why(cause: Cause, about: str) -> WhyStep:
     who = f" ({cause.actor})" if cause.actor else ""
     # code's own step: not bound by the lengths a model answer is held to
     return WhyStep.model_construct(
-        question=cut_words(f"Why did {about.rstrip('.?!')} happen?", 110),
+        question=f"What caused “{cut_words(about.rstrip('.?!'), 90)}”?",
         answer=f"“{cause.quote}”{who} {QUOTE_MARK}",
         evidence=list(cause.ids),
     )
@@ -166,7 +167,7 @@ def offline_whys(causes: list[Cause], symptom: str) -> list[WhyStep]:
         steps.append(quoted_why(c, cut_words(about, 70, ellipsis="…")))
         about = _strip_filler(c.quote)
     if not steps:
-        question = cut_words(f"Why did {symptom.rstrip('.?!')} happen?", 110)
+        question = f"What caused “{cut_words(symptom.rstrip('.?!'), 90)}”?"
         steps.append(WhyStep.model_construct(question=question, answer=OFFLINE_WHY, evidence=[]))
     return steps
 

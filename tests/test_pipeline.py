@@ -121,7 +121,8 @@ def test_repeated_whys_are_replaced_by_causal_statements(tmp_path: Path) -> None
     whys = report.draft.whys
     answers = [w.answer for w in whys]
     # the repeats are gone, the chain goes on from the causal statements, no placeholder
-    assert answers.count("The analytics query scanned the whole orders table") == 1
+    said = "The analytics query scanned the whole orders table"
+    assert sum(a.startswith(said) for a in answers) == 1
     assert len(whys) >= 2
     assert not any("To be answered by the reviewer" in a for a in answers)
     assert all(w.evidence for w in whys[1:]) and "to confirm" in whys[1].answer
