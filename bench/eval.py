@@ -319,7 +319,7 @@ def eval_incident(folder: Path, backend: ChatBackend, options: api.Options) -> R
 
 
 def run(
-    backends: Sequence[str], folders: Sequence[Path], cache_dir: Path
+    backends: Sequence[str], folders: Sequence[Path], cache_dir: Path, injection: bool = True
 ) -> tuple[list[Row], dict[str, float]]:
     """Draft every incident with every backend; rows per incident, then a totals row."""
     rows: list[Row] = []
@@ -333,7 +333,8 @@ def run(
             for folder in folders:
                 _note(f"{folder.name} with {backend.name} ...")
                 mine.append(eval_incident(folder, backend, options))
-            rows += [*mine, totals(mine, backend.name), *extra_rows(backend, options)]
+            extra = extra_rows(backend, options) if injection else []
+            rows += [*mine, totals(mine, backend.name), *extra]
     return rows, startup
 
 
@@ -374,6 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--incidents", help="comma-separated fixture folder names (default: all)")
     ap.add_argument("--cache", type=Path, help="LLM answer cache dir (default: a fresh temp dir)")
     ap.add_argument("--json-out", type=Path, default=DEFAULT_JSON, help=f"default: {DEFAULT_JSON}")
+    ap.add_argument(
+        "--no-injection", action="store_true", help="skip the prompt-injection corpus table"
+    )
     args = ap.parse_args(argv)
     have = available_backends()
     wanted = args.backends.split(",") if args.backends else have
@@ -384,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     folders = incidents(args.incidents.split(",") if args.incidents else None)
     with tempfile.TemporaryDirectory(prefix="draft-incident-eval-") as tmp:
-        rows, startup = run(wanted, folders, args.cache or Path(tmp))
+        rows, startup = run(wanted, folders, args.cache or Path(tmp), not args.no_injection)
     print_table(rows)
     from injection_eval import print_rows
 

@@ -38,7 +38,8 @@ STRONG = re.compile(
 )
 # words that often carry a cause without saying so
 MEDIUM = re.compile(
-    r"\b(limits?|quota|max(?:imum)?|deadlock\w*|leak\w*|saturat\w*|wrong|missing|incorrect|"
+    r"\b(limits?|quota|max\w*|capped|insufficient|bottleneck|capacity|cpu bound|surge|"
+    r"\d+x (?:a )?(?:normal|usual)|deadlock\w*|leak\w*|saturat\w*|wrong|missing|incorrect|"
     r"stale|old(?:er)?|ended up|looks like|seems|appears|definitions?|instead of|default\w*|"
     r"not set|permission\w*|denied|oom\w*|timeouts?|unbounded|without (?:a|an|any)|"
     r"optional|all-time|no where|full (?:table )?scan|seq scan|only touched|changed?)\b",
@@ -58,7 +59,8 @@ RETRACTED = re.compile(
 )
 _CONNECTIVE = re.compile(r"^(which|because|so|that'?s why|and|but|since)\b", re.I)
 _LOG_CUE = re.compile(
-    r"\b(exhaust\w*|timeout|timed out|refused|denied|expired|oom\w*|killed|limit\w*|"
+    r"\b(exhaust\w*|timeout|timed out|refused|denied|expired|oom\w*|killed|limit\w*|capped|"
+    r"insufficient|throttl\w*|too ?many\w*|"
     r"no space|(?:disk|queue|table|volume) (?:is )?full|too many|panic\w*|nil pointer|forbidden|"
     r"unauthori[sz]ed)\b",
     re.I,

@@ -167,10 +167,9 @@ def _header(
     cands = offline.impact_candidates(sec.facts, sec.evidence.items, moments)
     dur = offline.duration(sec.facts)
     task = prompts.load("summary").render(
-        impact="\n".join(f"- {inert(c)}" for c in cands) or "- (none found: use the evidence)",
+        impact="\n".join(f"- {inert(c)}" for c in cands[:4]) or "- (none found: use the evidence)",
         duration=dur or "unknown",
-        causes="\n".join(f"- {inert(c.quote)} [{', '.join(c.ids)}]" for c in causes[:3])
-        or "- (none found)",
+        draft=inert(base.summary),
     )
     ans = sec.run(
         "summary", lambda: sec.ask(sec.schemas.summary, "summary", task), lambda: base, progress
@@ -192,7 +191,9 @@ def _header(
         impact = f"{service}: {impact}"
     if dur and dur not in impact:
         impact = impact.rstrip(". ") + f", for {dur}."
-    summary = offline.no_pleasantries(ans.summary) or base.summary
+    summary = offline.no_pleasantries(ans.summary)
+    if not summary or _pasted(summary, sec.evidence.items):
+        summary = base.summary  # a string of log lines is not an executive summary
     return ans.model_copy(
         update={
             "title": offline.cut_title(title or ans.title),
@@ -202,13 +203,28 @@ def _header(
     )
 
 
+def _pasted(text: str, items: list[EvidenceItem]) -> bool:
+    """Most of ``text`` is copied from the evidence (6-word runs found verbatim)."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    runs = {" ".join(words[i : i + 6]) for i in range(max(0, len(words) - 5))}
+    if len(runs) < 4:
+        return False
+    corpus = " ".join(" ".join(re.findall(r"[a-z0-9]+", i.text.lower())) for i in items)
+    return sum(r in corpus for r in runs) > 0.5 * len(runs)
+
+
+def _unescaped(text: str) -> str:
+    """A model copies the pack's inert escapes; the report escapes on its own."""
+    return text.replace("&lt;", "<").replace("&gt;", ">")
+
+
 def _timeline(
     sec: Section, moments: list[moments_mod.Moment], progress: Progress | None
 ) -> list[TimelineEntry]:
     floor = offline.offline_timeline(moments)
     task = prompts.load("timeline").render(
         candidates="\n".join(
-            f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(excerpt(m.item.text, None, 56))}"
+            f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(excerpt(m.item.text, None, 40))}"
             for m in moments
         )
     )
@@ -219,7 +235,7 @@ def _timeline(
         for e in ans.entries:
             cited = [sec.ids[i] for i in e.evidence if i in sec.ids]
             if cited:
-                text = moments_mod.keep_key_words(e.text, cited)
+                text = moments_mod.keep_key_words(_unescaped(e.text), cited)
                 out.append(
                     TimelineEntry(
                         ts=min(c.ts for c in cited), text=text, evidence=[c.id for c in cited]
@@ -286,27 +302,41 @@ def _fill(steps: list[WhyStep], causes: list[causes_mod.Cause], symptom: str) ->
 
 def _actions(sec: Section, why_text: str, progress: Progress | None) -> ActionsAnswer:
     hints = "\n".join(f"{i}: {inert(t)}" for i, t in sec.facts.action_hints) or "(none found)"
-    return sec.run(
-        "actions",
-        lambda: sec.ask(
+    base = offline.offline_actions(sec.facts, sec.evidence)
+
+    def call() -> ActionsAnswer:
+        ans = sec.ask(
             sec.schemas.actions,
             "actions",
             prompts.load("actions").render(hints=hints, whys=why_text),
-        ),
-        lambda: offline.offline_actions(sec.facts, sec.evidence),
-        progress,
-    )
+        )
+        # a copied shape placeholder is not an action
+        kept = {
+            h: [a for a in getattr(ans, h) if not _PLACEHOLDER.search(a.text)]
+            for h in ("immediate", "medium", "long")
+        }
+        if not any(kept.values()):
+            return base
+        return ActionsAnswer.model_construct(
+            immediate=kept["immediate"], medium=kept["medium"], long=kept["long"]
+        )
+
+    return sec.run("actions", call, lambda: base, progress)
 
 
 def _reflexion(sec: Section, why_text: str, progress: Progress | None) -> ReflexionAnswer:
-    return sec.run(
-        "reflexion",
-        lambda: sec.ask(
+    base = offline.offline_reflexion()
+
+    def call() -> ReflexionAnswer:
+        ans = sec.ask(
             sec.schemas.reflexion, "reflexion", prompts.load("reflexion").render(whys=why_text)
-        ),
-        offline.offline_reflexion,
-        progress,
-    )
+        )
+        fields = ("context", "lesson", "adjustment")
+        return ans.model_copy(
+            update={f: getattr(base, f) for f in fields if _PLACEHOLDER.search(getattr(ans, f))}
+        )
+
+    return sec.run("reflexion", call, lambda: base, progress)
 
 
 # --- the draft -------------------------------------------------------------------

@@ -199,7 +199,8 @@ def test_injected_answers_leave_a_well_formed_grounded_report(
     assert_well_formed(text)
     # the hostile text is there, but inert
     assert "rm -rf" in text
-    assert "\\<script\\>" in text
+    # a <script> tag is inert where it survives (a title with a tag is replaced by code's)
+    assert "<script>" not in text.replace("\\<script\\>", "")
     # every citation resolves in the appendix; no invented id survives anywhere
     cited, rows = citations(text)
     assert cited and cited <= rows
