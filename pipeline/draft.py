@@ -186,7 +186,7 @@ def _header(
         }
     )
     impact = ans.impact
-    service = next((c.split(":", 1)[0] for c in cands if ":" in c), None)
+    service = offline.user_facing_service(sec.facts, sec.evidence.items)
     if service and service.lower() not in impact.lower():
         impact = f"{service}: {impact}"
     if dur and dur not in impact:

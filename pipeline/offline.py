@@ -69,6 +69,16 @@ def _symptom_items(moments: list[Moment]) -> list[EvidenceItem]:
     ]
 
 
+def user_facing_service(facts: Facts, items: list[EvidenceItem]) -> str | None:
+    """The service of the first alert that fired: what users saw, not the culprit."""
+    names = {a.name for a in facts.alerts}
+    for it in items:
+        svc = it.attrs.get("service") or it.attrs.get("job")
+        if it.kind == "alert_firing" and svc and it.attrs.get("alertname", it.text) in names:
+            return svc
+    return None
+
+
 def impact_candidates(facts: Facts, items: list[EvidenceItem], moments: list[Moment]) -> list[str]:
     """What users saw, for the impact line: the alerting services first (the
     impacted side, not the culprit), status codes and error rates, then what

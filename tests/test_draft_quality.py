@@ -228,3 +228,39 @@ def test_local_profile_sends_json_object_schema_with_ids_and_bounds(tmp_path: Pa
     # the unknown id was rejected and re-asked; nothing in the report cites it
     assert any("That answer was rejected" in json.dumps(r["messages"]) for r in reqs)
     assert all("E999" not in e.evidence for e in report.draft.timeline)
+
+
+def test_code_owns_impact_title_and_prose_of_a_weak_header(tmp_path: Path) -> None:
+    pasted = "api-gateway upstream timeout after=5000ms; db pool exhausted max=40 waiting=64"
+
+    def responder(schema: str, prompt: str, n: int) -> object:
+        if schema == "SummaryAnswer":
+            ev = " ".join(t for _i, _k, t in fakes._evidence(prompt)[:6])
+            return {
+                "title": "Latency of the API went up a lot for everyone caused by a statement timeout",
+                "severity": "SEV-2",
+                "impact": "Some requests were slow.",
+                "summary": (ev + " " + pasted)[:590],
+            }
+        if schema == "ActionsAnswer":
+            return {
+                "immediate": [{"text": "<what was done to stop the impact>", "done": True}],
+                "medium": [{"text": "Add an index on orders(created_at)", "done": False}],
+                "long": [],
+            }
+        return fakes.answer_for(schema, prompt)
+
+    backend = llm.fake_backend(fakes.ScriptedChat(responder=responder))
+    report = api.draft_report(
+        [str(MINI)],
+        backend,
+        options=api.Options(cache_dir=tmp_path / "c"),
+        reviewer=lambda d: ReviewDecision(status="approved", approver="t"),
+    )
+    d = report.draft
+    service = offline.user_facing_service(report.facts, report.evidence) or ""
+    dur = offline.duration(report.facts) or ""
+    assert service and d.impact.startswith(service) and dur in d.impact
+    assert len(d.title) <= offline.MAX_TITLE and not d.title.endswith(" a")
+    assert "This draft was written by code" in d.summary  # pasted lines: code's summary
+    assert [a.text for a in d.actions] == ["Add an index on orders(created_at)"]
