@@ -45,7 +45,7 @@ MEDIUM = re.compile(
     r"optional|all-time|no where|full (?:table )?scan|seq scan|only touched|changed?)\b",
     re.I,
 )
-CONFIRMED = re.compile(r"\b(verified|confirmed|turns out|turned out|root cause|found)\b", re.I)
+CONFIRMED = re.compile(r"\b(verified|confirmed|turns out|turned out|root cause|found (?:that|out))\b", re.I)
 HEDGE = re.compile(
     r"\b(i think|i guess|i'?d guess|maybe|perhaps|probably|might|my money is on|suspect|"
     r"possibly|not sure|unclear)\b",
@@ -89,7 +89,12 @@ def _human(it: EvidenceItem) -> bool:
     return it.kind not in ("log",) and not it.kind.startswith("alert")
 
 
+_URL = re.compile(r"https?://\S+")
+_PERSONAL = re.compile(r"\bbecause (?:i|we)\b", re.I)  # why someone did something, not why it broke
+
+
 def _chat_score(text: str) -> float:
+    text = _URL.sub(" ", text)  # a link is specific, but it explains nothing
     if pleasantry(text) or RETRACTED.search(text):
         return 0.0
     strong = len(STRONG.findall(text))
@@ -101,6 +106,8 @@ def _chat_score(text: str) -> float:
         s += 1.0
     if HEDGE.search(text):
         s -= 0.8
+    if _PERSONAL.search(text):
+        s *= 0.5
     if is_question(text):
         s *= 0.3
     if len(text.split()) < 5:

@@ -19,7 +19,8 @@ from .models import EvidenceItem, Facts, TimelineEntry
 from .verify import stems
 
 PIN_SCORE = 3.0  # a decisive chat line (rollback, fix, cause, ...) this telling is pinned
-MAX_MOMENTS = 18
+MAX_MOMENTS = 18  # a long conversation (several hours, days) gets up to LONG_MOMENTS
+LONG_MOMENTS = 24
 MAX_PINNED = 16
 SEGMENTS = 8  # parts of a long conversation that each get their best line
 SEGMENT_MIN = 2.5
@@ -126,11 +127,13 @@ def _score(it: EvidenceItem, pinned_by_fact: dict[str, str]) -> tuple[float, str
     return s, kind, kind in _DECISIVE and s >= PIN_SCORE
 
 
-def select(items: list[EvidenceItem], facts: Facts, *, limit: int = MAX_MOMENTS) -> list[Moment]:
+def select(items: list[EvidenceItem], facts: Facts, *, limit: int | None = None) -> list[Moment]:
     """Pinned moments first, then the best line of each part of the story, then
     the most telling others."""
     by_fact = _fact_ids(facts)
     scored = [Moment(it, k, s, p) for it in items for s, k, p in [_score(it, by_fact)] if s > 0]
+    if limit is None:
+        limit = min(LONG_MOMENTS, max(MAX_MOMENTS, len(scored) // 5))
     opening = next((m for m in scored if m.item.kind in ("message", "notes")), None)
     if opening is not None and not opening.pinned:
         # the first line of the conversation usually opens the incident

@@ -43,8 +43,18 @@ def _strip_filler(text: str) -> str:
     return t[:1].upper() + t[1:]
 
 
+_CLAUSE = re.compile(r",? (?:and|which|because|so|but|though) |; | — | - ")
+
+
 def cut_title(title: str) -> str:
-    return cut_words(title, MAX_TITLE, ellipsis="").rstrip(" ,;:.-") or "Incident"
+    """At most MAX_TITLE characters: the first clause when the whole does not fit
+    and that clause says enough, else cut at a word."""
+    t = clean(title)
+    if len(t) > MAX_TITLE:
+        head = _CLAUSE.split(t, maxsplit=1)[0]
+        if 25 <= len(head) <= MAX_TITLE:
+            t = head
+    return cut_words(t, MAX_TITLE, ellipsis="").rstrip(" ,;:.-") or "Incident"
 
 
 def no_pleasantries(text: str) -> str:
@@ -99,6 +109,19 @@ def impact_candidates(facts: Facts, items: list[EvidenceItem], moments: list[Mom
     return list(dict.fromkeys(out))[:6]
 
 
+def _last_finding(moments: list[Moment], facts: Facts) -> EvidenceItem | None:
+    """What was last found before the incident was declared over."""
+    end = facts.resolved.ts
+    found = [
+        m.item
+        for m in moments
+        if m.kind == "finding"
+        and (end is None or m.item.ts <= end)
+        and not instruction_like(m.item.text)
+    ]
+    return found[-1] if found else None
+
+
 def duration(facts: Facts) -> str | None:
     ttr = facts.time_to_resolve.minutes
     return minutes(ttr) if ttr is not None else None
@@ -139,6 +162,9 @@ def offline_header(
         parts.append(f"The evidence points to this cause {QUOTE_MARK}: “{causes[0].quote}”.")
     if facts.mitigated.ts:
         parts.append(f"Mitigation began at {facts.mitigated.ts:%H:%M} UTC.")
+    finding = _last_finding(moments, facts)
+    if finding is not None and (not causes or finding.id not in causes[0].ids):
+        parts.append(f"The last finding {QUOTE_MARK}: “{excerpt(finding.text, None, 160)}”.")
     if dur:
         parts.append(f"It was resolved after {dur}.")
     else:
