@@ -264,3 +264,17 @@ def test_code_owns_impact_title_and_prose_of_a_weak_header(tmp_path: Path) -> No
     assert len(d.title) <= offline.MAX_TITLE and not d.title.endswith(" a")
     assert "This draft was written by code" in d.summary  # pasted lines: code's summary
     assert [a.text for a in d.actions] == ["Add an index on orders(created_at)"]
+
+
+def test_auto_takes_the_local_model_only_where_it_was_measured_better(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline import local_llm
+
+    monkeypatch.setattr(local_llm, "local_available", lambda: True)
+    monkeypatch.setattr(llm, "AUTO_LOCAL", False)
+    assert llm.resolve_backend("auto") == "offline"
+    monkeypatch.setattr(llm, "AUTO_LOCAL", True)
+    assert llm.resolve_backend("auto") == "local"
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    assert llm.resolve_backend("auto") == "openai"
