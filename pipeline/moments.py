@@ -75,6 +75,8 @@ def label(it: EvidenceItem, kind: str | None = None) -> str:
         out = f"Alert resolved: {cut_words(text.removeprefix('Resolved: '), 165)}"
     elif it.kind == "alert_ack":
         out = f"Alert acknowledged by {it.actor or 'on-call'}: {cut_words(text, 140)}"
+    elif it.kind == "action":  # a tracker event says what happened in its own words
+        out = cut_words(text, 180)
     elif it.kind == "log":
         lvl = f" {it.severity.lower()}" if it.severity else ""
         out = f"Log{lvl}: {cut_words(text, 170)}"
