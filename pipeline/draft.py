@@ -40,6 +40,7 @@ Progress = Callable[[str], None]
 # output bounds per section: a small CPU model writes ~10 tokens/s
 MAX_TOKENS = {"summary": 260, "timeline": 560, "whys": 420, "actions": 300, "reflexion": 200}
 REPEAT = 0.7  # word overlap above which a why repeats an earlier one
+MUST_CITE = 3  # the best causal statements every whys chain rests on
 _PLACEHOLDER = re.compile(r"<[a-z][a-z ]+>")
 
 
@@ -288,15 +289,22 @@ def _good_steps(steps: Sequence[WhyStep], ids: dict[str, EvidenceItem]) -> list[
 
 
 def _fill(steps: list[WhyStep], causes: list[causes_mod.Cause], symptom: str) -> list[WhyStep]:
-    """A chain the model left short is completed from the causal statements it
-    did not use, quoted: a failed step never turns the rest into placeholders."""
+    """The model's chain, made to rest on the evidence: the best causal statements
+    it left out replace its unsupported steps (no citation, or citing no stated
+    cause) and complete a short chain, quoted. A failed step never turns the rest
+    into placeholders, and the chain never says less than the offline one."""
+    stated = {i for c in causes for i in c.ids}
     used = {i for s in steps for i in s.evidence}
-    spare = [c for c in causes_mod.chain(causes) if not set(c.ids) & used]
-    about = steps[-1].answer if steps else symptom
-    while len(steps) < 5 and spare:
-        c = spare.pop(0)
-        steps.append(offline.quoted_why(c, cut_words(about, 70)))
-        about = c.quote
+    missing = [c for c in causes[:MUST_CITE] if not set(c.ids) & used]
+    spare = [c for c in causes[:5] if not set(c.ids) & used and c not in missing]
+    for n in reversed(range(len(steps))):
+        if missing and not set(steps[n].evidence) & stated:
+            c = missing.pop(0)
+            steps[n] = offline.quoted_why(c, cut_words(steps[n - 1].answer if n else symptom, 70))
+    for c in missing + spare:
+        if len(steps) >= 5:
+            break
+        steps.append(offline.quoted_why(c, cut_words(steps[-1].answer if steps else symptom, 70)))
     return steps
 
 

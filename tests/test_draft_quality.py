@@ -278,3 +278,23 @@ def test_auto_takes_the_local_model_only_where_it_was_measured_better(
     assert llm.resolve_backend("auto") == "local"
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     assert llm.resolve_backend("auto") == "openai"
+
+
+def test_model_chain_always_rests_on_the_best_causal_statements() -> None:
+    from pipeline import draft
+    from pipeline.schemas import WhyStep
+
+    ev = _evidence(CHAT)
+    found = causes.collect(ev.items, compute(ev))
+    weak = [
+        WhyStep(question="Why?", answer="Search broke after the deploy of v4.2", evidence=["E1"]),
+        WhyStep(question="Why?", answer="The team was unlucky that day", evidence=[]),
+    ]
+    chain = draft._fill(list(weak), found, "search-api returned 502")
+    cited = {i for w in chain for i in w.evidence}
+    assert set(found[0].ids) <= cited  # the stated cause is in the chain
+    assert chain[0] == weak[0]  # a step citing evidence stays
+    assert not any(
+        w.answer == "The team was unlucky that day" for w in chain
+    )  # unsupported gave way
+    assert len(chain) <= 5

@@ -230,10 +230,10 @@ def test_injected_answers_leave_a_well_formed_grounded_report(
         assert cosmic and not cosmic[0].verified
         assert v.unverified_timeline >= 1
         assert "*(unverified)*" in text
-        # the model's step cites nothing: a hypothesis to confirm; the chain goes on
-        # from causal statements in the evidence, quoted and cited
-        assert d.whys[0].hypothesis and v.hypotheses >= 1
-        assert all(not w.hypothesis and w.evidence for w in d.whys[1:])
+        # the model's step cites nothing: it is a hypothesis to confirm, or it gave way
+        # to the causal statements of the evidence, quoted and cited
+        assert all(w.hypothesis or (w.evidence and "to confirm" in w.answer) for w in d.whys)
+        assert all(w.hypothesis for w in d.whys if "rm -rf" in w.answer)
     # invented impact figures are flagged for the reviewer
     assert v.unverified_impact >= 1 and "99999" in "".join(v.blame_flags)
     # the injected "approval" does not approve anything

