@@ -168,7 +168,7 @@ def _header(
     cands = offline.impact_candidates(sec.facts, sec.evidence.items, moments)
     dur = offline.duration(sec.facts)
     task = prompts.load("summary").render(
-        impact="\n".join(f"- {inert(c)}" for c in cands[:4]) or "- (none found: use the evidence)",
+        impact="\n".join(f"- {inert(c)}" for c in cands[:3]) or "- (none found: use the evidence)",
         duration=dur or "unknown",
         draft=inert(base.summary),
     )

@@ -79,11 +79,11 @@ class WhyStep(_Answer):
     """One step of a five-whys root-cause analysis."""
 
     question: str = Field(
-        max_length=110,
+        max_length=90,
         description="The 'Why ...?' question, asking why the previous answer happened.",
     )
     answer: str = Field(
-        max_length=180,
+        max_length=160,
         description="The cause one level deeper than the previous answer, as a plain "
         "statement taken from the causal statements. Never repeat an earlier answer.",
     )

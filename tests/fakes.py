@@ -56,7 +56,7 @@ def answer_for(schema: str, prompt: str) -> dict[str, Any]:
             "whys": [
                 {
                     "question": f"Why did step {step} happen?",
-                    "answer": f"Level {step}: {text[:160]}",
+                    "answer": f"Level {step}: {text[:140]}",
                     "evidence": [i],
                 }
                 for step, (i, _k, text) in enumerate(ev[:5], 1)
