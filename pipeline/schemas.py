@@ -56,7 +56,7 @@ class SummaryAnswer(_Answer):
 class TimelineItem(_Answer):
     evidence: list[EvidenceId] = _IDS
     text: str = Field(
-        max_length=120,
+        max_length=100,
         description="What happened at that moment, in one short past-tense sentence that "
         "keeps the key words of the evidence (service, version, error, command), e.g. "
         "'HighLatency alert fired for api-gateway'. No timestamps.",
@@ -68,7 +68,7 @@ class TimelineAnswer(_Answer):
 
     entries: list[TimelineItem] = Field(
         min_length=1,
-        max_length=14,
+        max_length=10,
         description="Key moments chosen from the CANDIDATES, one entry per moment, in time "
         "order: first symptom, detection, escalation, wrong turns, diagnosis, mitigation, "
         "recovery, resolution.",

@@ -47,7 +47,7 @@ def answer_for(schema: str, prompt: str) -> dict[str, Any]:
     if schema == "TimelineAnswer":
         return {
             "entries": [
-                {"evidence": [i], "text": re.sub(r"\s*\(x\d+ until [\d:]+\)$", "", t)[:110]}
+                {"evidence": [i], "text": re.sub(r"\s*\(x\d+ until [\d:]+\)$", "", t)[:100]}
                 for i, _k, t in cands[:10]
             ]
         }
