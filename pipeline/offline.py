@@ -22,7 +22,7 @@ MAX_TITLE = 70
 OFFLINE_WHY = "To be answered by the reviewer (no model drafted this step)."
 QUOTE_MARK = "(quoted from the evidence, to confirm)"
 _FILLER = re.compile(
-    r"^(?:(?:further |quick )?update:?|fwiw|so|ok(?:ay)?|well|also|actually|hm+|ugh|"
+    r"^(?:(?:further |quick )?update:?|fwiw|so|ok(?:ay)?|well|also|actually|h+m+|ugh,?|"
     r"(?:it )?(?:looks|seems) like|i think|i guess|upon investigation,?|verified:?|"
     r"turns out|my money is on)[\s,:]+",
     re.I,
@@ -105,7 +105,7 @@ def impact_candidates(facts: Facts, items: list[EvidenceItem], moments: list[Mom
             continue
         for m in _STATUS.findall(it.text):
             out.append(clean(m))
-    out += [excerpt(i.text, None, 120) for i in _symptom_items(moments)[:2]]
+    out += [_strip_filler(excerpt(i.text, None, 120)) for i in _symptom_items(moments)[:2]]
     return list(dict.fromkeys(out))[:6]
 
 
