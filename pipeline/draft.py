@@ -26,12 +26,13 @@ from . import moments as moments_mod
 from . import offline, prompts
 from .cache import Cache
 from .condense import count_tokens, format_item, format_pack, inert
-from .cues import cut_words, excerpt, similar
+from .cues import cut_words, excerpt, id_order, similar
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
 from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
 from .schemas import ActionsAnswer, ReflexionAnswer, SummaryAnswer, WhyStep, for_pack
 from .slug import slugify
+from .verify import stems
 
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
@@ -235,13 +236,20 @@ def _timeline(
         out = []
         for e in ans.entries:
             cited = [sec.ids[i] for i in e.evidence if i in sec.ids]
-            if cited:
-                text = moments_mod.keep_key_words(_unescaped(e.text), cited)
-                out.append(
-                    TimelineEntry(
-                        ts=min(c.ts for c in cited), text=text, evidence=[c.id for c in cited]
-                    )
+            if not cited or _PLACEHOLDER.search(e.text):
+                continue
+            text = _unescaped(e.text)
+            # the moment the label describes sets the time; an id cited alongside
+            # counts only for the same event (a small model pads its list)
+            main = max(cited, key=lambda c: (len(stems(text) & stems(c.text)), -id_order(c.id)))
+            same = [c for c in cited if abs(c.ts - main.ts) <= moments_mod.COVER_WINDOW]
+            out.append(
+                TimelineEntry(
+                    ts=min(c.ts for c in same),
+                    text=moments_mod.keep_key_words(text, [main]),
+                    evidence=[c.id for c in same],
                 )
+            )
         return moments_mod.floor(out, moments)
 
     return sec.run("timeline", call, lambda: floor, progress)

@@ -298,3 +298,20 @@ def test_model_chain_always_rests_on_the_best_causal_statements() -> None:
         w.answer == "The team was unlucky that day" for w in chain
     )  # unsupported gave way
     assert len(chain) <= 5
+
+
+def test_padded_citations_do_not_move_a_moment_in_time() -> None:
+    from pipeline import draft
+
+    def responder(schema: str, prompt: str, n: int) -> object:
+        if schema == "TimelineAnswer":
+            label = "Ana closed the incident and asked for a config lint"
+            return {"entries": [{"evidence": ["E1", "E11"], "text": label}]}
+        return fakes.answer_for(schema, prompt)
+
+    ev = _evidence(CHAT)
+    backend = llm.fake_backend(fakes.ScriptedChat(responder=responder))
+    d = draft.draft(ev, compute(ev), backend)
+    entry = next(e for e in d.timeline if e.text.startswith("Ana closed"))
+    assert entry.evidence == ["E11"] and entry.ts == CHAT[10].ts  # not the deploy at 09:00
+    assert any(e.evidence == ["E1"] for e in d.timeline)  # the deploy keeps its own entry
