@@ -285,13 +285,17 @@ def _good_steps(steps: Sequence[WhyStep], ids: dict[str, EvidenceItem]) -> list[
     kept: list[WhyStep] = []
     said: list[str] = []
     for s in steps:
-        if len(s.answer.split()) < 3 or any(similar(s.answer, a) > REPEAT for a in said):
+        short = len(s.answer.split()) < 3 or _PLACEHOLDER.search(s.answer)
+        if short or any(similar(s.answer, a) > REPEAT for a in said):
             continue
         said.append(s.answer)
         cited = [ids[i] for i in s.evidence if i in ids]
         answer = moments_mod.keep_key_words(s.answer, cited)
+        question = s.question
+        if _PLACEHOLDER.search(question) or not question.strip():
+            question = f"What caused “{cut_words(kept[-1].answer, 70)}”?" if kept else "Why?"
         kept.append(
-            WhyStep.model_construct(question=s.question, answer=answer, evidence=list(s.evidence))
+            WhyStep.model_construct(question=question, answer=answer, evidence=list(s.evidence))
         )
     return kept
 
@@ -300,7 +304,7 @@ def _fill(steps: list[WhyStep], causes: list[causes_mod.Cause], symptom: str) ->
     """The model's chain, made to rest on the evidence: the best causal statements
     it left out replace its unsupported steps (no citation, or citing no stated
     cause) and complete a short chain, quoted. A failed step never turns the rest
-    into placeholders, and the chain never says less than the offline one."""
+    into placeholders, and the three best statements are always in the chain."""
     stated = {i for c in causes for i in c.ids}
     used = {i for s in steps for i in s.evidence}
     missing = [c for c in causes[:MUST_CITE] if not set(c.ids) & used]
