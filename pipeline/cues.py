@@ -44,7 +44,7 @@ KINDS: tuple[tuple[str, re.Pattern[str], float], ...] = (
     (
         "deploy",
         re.compile(
-            r"\b(deploy(?:ed|ing|ment)?|roll(?:ed)?out|releas(?:e|ed|es)|bump|upgrad(?:e|ed)|"
+            r"\b(deploy(?:ed|ing|ment)?|roll(?:ed)?out|releas(?:ed|ing)|bump|upgrad(?:e|ed)|"
             r"merged?|shipped|config(?:map)? change)\b",
             _FLAGS,
         ),
@@ -104,6 +104,7 @@ _TECH = re.compile(
     r"`[^`]+`|\b[\w-]+[_./:][\w./:-]+\b|\b[a-z]+[A-Z]\w*\b|\b[A-Z][a-z]+[A-Z]\w*\b|"
     r"\b[\w-]*\d[\w-]*\b|\b[a-z]+-[a-z]+(?:-[a-z]+)*\b"
 )
+_URL = re.compile(r"https?://\S+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -164,8 +165,14 @@ def chat_score(text: str) -> float:
     if not t or pleasantry(t):
         return 0.0
     weights = sorted((w for _, w in kinds(t)), reverse=True)[:2]
-    words = len(t.split())
-    s = sum(weights) + specificity(t) + (0.5 if words >= 5 else 0.0) + (0.5 if words >= 12 else 0)
+    prose = _URL.sub(" ", t)  # a link is specific, but it tells a reader little
+    words = len(prose.split())
+    s = (
+        sum(weights)
+        + specificity(prose)
+        + (0.5 if words >= 5 else 0.0)
+        + (0.5 if words >= 12 else 0)
+    )
     return s * (0.6 if is_question(t) else 1.0)
 
 
