@@ -26,6 +26,7 @@ attribute values of the evidence items it cites that resolve in
   item (invariant: must be 0).
 - **root cause**: ``root_cause_keywords`` found in the five whys (question and
   answer) plus the summary.
+- **placeholder whys**: whys left to the reviewer (no drafted answer), of all whys.
 - **sev**: the draft's severity equals the expected one.
 - **leaks**: ``planted_secrets`` found in the rendered Markdown (as is, and with
   its escaping undone) or in the JSON report (invariant: must be 0).
@@ -155,6 +156,11 @@ def root_cause_recall(report: Report, keywords: Sequence[str]) -> tuple[int, int
     return sum(has_keyword(text, [k]) for k in keywords), len(keywords)
 
 
+def placeholder_whys(report: Report) -> int:
+    """Whys with no drafted answer (left to the reviewer)."""
+    return sum("to be answered by the reviewer" in w.answer.lower() for w in report.draft.whys)
+
+
 def severity_match(report: Report, expected: str | None) -> bool:
     norm = lambda s: re.sub(r"[^a-z0-9]", "", s.lower())  # noqa: E731
     return expected is not None and norm(report.draft.severity) == norm(expected)
@@ -187,6 +193,8 @@ class Row:
     rc_keywords: int = 0
     severity_ok: int = 0
     severity_n: int = 0
+    placeholder_whys: int = 0
+    whys: int = 0
     secrets_leaked: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -218,6 +226,7 @@ def score(report: Report, expected: dict[str, Any], *, incident: str, backend: s
     rc = expected.get("root_cause_keywords", [])
     row.rc_found, row.rc_keywords = root_cause_recall(report, rc)
     row.severity_ok, row.severity_n = int(severity_match(report, expected.get("severity"))), 1
+    row.placeholder_whys, row.whys = placeholder_whys(report), len(report.draft.whys)
     row.secrets_leaked = len(leaked_secrets(report, expected.get("planted_secrets", [])))
     return row
 
@@ -311,7 +320,7 @@ def eval_incident(folder: Path, backend: ChatBackend, options: api.Options) -> R
 
 
 def run(
-    backends: Sequence[str], folders: Sequence[Path], cache_dir: Path
+    backends: Sequence[str], folders: Sequence[Path], cache_dir: Path, injection: bool = True
 ) -> tuple[list[Row], dict[str, float]]:
     """Draft every incident with every backend; rows per incident, then a totals row."""
     rows: list[Row] = []
@@ -325,7 +334,8 @@ def run(
             for folder in folders:
                 _note(f"{folder.name} with {backend.name} ...")
                 mine.append(eval_incident(folder, backend, options))
-            rows += [*mine, totals(mine, backend.name), *extra_rows(backend, options)]
+            extra = extra_rows(backend, options) if injection else []
+            rows += [*mine, totals(mine, backend.name), *extra]
     return rows, startup
 
 
@@ -334,7 +344,8 @@ def _fmt(value: float | None) -> str:
 
 
 COLUMNS = ("incident", "backend", "recall", "precision", "on-ref", "grounding", "invented",
-           "root cause", "sev", "leaks", "tokens in/out", "wall s", "error")  # fmt: skip
+           "root cause", "placeholder whys", "sev", "leaks", "tokens in/out", "wall s",
+           "error")  # fmt: skip
 
 
 def table_cells(r: Row) -> list[str]:
@@ -343,7 +354,7 @@ def table_cells(r: Row) -> list[str]:
             f"{_fmt(q['precision'])} ({r.correct}/{r.entries})", _fmt(q["on_ref"]),
             _fmt(q["grounding"]), str(r.invented_ts),
             f"{_fmt(q['root_cause_recall'])} ({r.rc_found}/{r.rc_keywords})",
-            f"{r.severity_ok}/{r.severity_n}", str(r.secrets_leaked),
+            f"{r.placeholder_whys}/{r.whys}", f"{r.severity_ok}/{r.severity_n}", str(r.secrets_leaked),
             f"{r.input_tokens}/{r.output_tokens}", f"{r.wall_s:.1f}", (r.error or "")[:60]]  # fmt: skip
 
 
@@ -365,6 +376,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--incidents", help="comma-separated fixture folder names (default: all)")
     ap.add_argument("--cache", type=Path, help="LLM answer cache dir (default: a fresh temp dir)")
     ap.add_argument("--json-out", type=Path, default=DEFAULT_JSON, help=f"default: {DEFAULT_JSON}")
+    ap.add_argument(
+        "--no-injection", action="store_true", help="skip the prompt-injection corpus table"
+    )
     args = ap.parse_args(argv)
     have = available_backends()
     wanted = args.backends.split(",") if args.backends else have
@@ -375,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     folders = incidents(args.incidents.split(",") if args.incidents else None)
     with tempfile.TemporaryDirectory(prefix="draft-incident-eval-") as tmp:
-        rows, startup = run(wanted, folders, args.cache or Path(tmp))
+        rows, startup = run(wanted, folders, args.cache or Path(tmp), not args.no_injection)
     print_table(rows)
     from injection_eval import print_rows
 

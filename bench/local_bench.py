@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -93,8 +94,13 @@ def main() -> int:
         return 0
     inc = Path(args.incident)
     paths = [str(p) for p in (inc / "alerts", inc / "chat", inc / "logs") if p.exists()] or [str(inc)]
+    load_before = os.getloadavg()
     normal = run_once(paths, defeat=False)
+    load_after = os.getloadavg()
     print(f"local model: {normal['generated_by']}  incident: {inc.name}")
+    # the machine is shared: a speed figure means little without the load it was measured under
+    print(f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
+          f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}")
     print(f"{'section':<22}{'wall s':>8}{'in tok':>8}{'out tok':>8}{'tok/s':>7}")
     for row in normal["calls"]:
         rate = row["output_tokens"] / row["seconds"] if row["seconds"] else 0
@@ -110,7 +116,7 @@ def main() -> int:
         print(f"evidence re-read after the first section: {r} s (target < 30 s) -> {'MET' if r < 30 else 'MISSED'}")
     if normal["fallbacks"]:
         print("sections that fell back offline:", *normal["fallbacks"], sep="\n  ")
-    result: dict[str, Any] = {"normal": normal}
+    result: dict[str, Any] = {"normal": normal, "load_before": load_before, "load_after": load_after}
     if not args.no_defeat:
         defeated = run_once(paths, defeat=True)
         ratio = defeated["model_s"] / normal["model_s"] if normal["model_s"] else 0

@@ -229,16 +229,22 @@ def print_table(rows: Sequence[RealRow]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    ap.add_argument("--backends", default="offline", help="offline,local,openai")
+    ap.add_argument("--backends", help="offline,local,openai (default: all available)")
     ap.add_argument("--incidents", help="comma-separated folder names (default: all)")
     ap.add_argument("--json-out", type=Path, default=ROOT / "out" / "real-eval-results.json")
+    ap.add_argument("--cache", type=Path, help="LLM answer cache dir (default: a fresh temp dir)")
     args = ap.parse_args(argv)
     if not folders():
         print(f"real incidents not found at {REAL}: real-incident eval skipped")
         return 0
     names = args.incidents.split(",") if args.incidents else None
+    if not args.backends:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from eval import available_backends  # the fixture eval's rule: offline, local if installed
+
+        args.backends = ",".join(available_backends())
     with tempfile.TemporaryDirectory(prefix="draft-incident-real-eval-") as tmp:
-        rows = run(args.backends.split(","), names, Path(tmp))
+        rows = run(args.backends.split(","), names, args.cache or Path(tmp))
     print_table(rows)
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps([r.as_dict() for r in rows], indent=2) + "\n")

@@ -15,6 +15,7 @@ from datetime import datetime
 from functools import cache
 from statistics import median
 
+from .cues import chat_score
 from .models import Event, Evidence, EvidenceItem, LedgerEntry, last_seen, raw_count
 
 MAX_ITEM_CHARS = 280
@@ -206,9 +207,11 @@ def _message_items(msgs: list[Event], ledger: list[LedgerEntry]) -> list[Evidenc
     bot_repeats = sum(len(g) - 1 for g in bots)
     if bot_repeats:
         ledger.append(LedgerEntry(reason="bot message repeats merged", count=bot_repeats))
-    items = [_item(g, 55) for g in bots]
+    items = [_item(g, 55 + 2 * chat_score(g[0].text)) for g in bots]
     for m in humans:
-        s = 60 + (25 if _SIGNAL.search(m.text) else 0) + min(len(m.text), 200) / 40
+        # what a line tells (cues, specifics), not how long it is: a budget full of
+        # long chatter would push out "rollback worked" and "I've closed the issue"
+        s = 60 + (10 if _SIGNAL.search(m.text) else 0) + 4 * chat_score(m.text)
         items.append(_item([m], s))
     return items
 
@@ -246,7 +249,9 @@ def condense(events: list[Event], *, budget_tokens: int = 6000) -> Evidence:
     ledger: list[LedgerEntry] = []
     by_kind: dict[str, list[Event]] = defaultdict(list)
     for e in events:
-        by_kind["alert" if e.kind.startswith("alert") else e.kind].append(e)
+        kind = "alert" if e.kind.startswith("alert") else e.kind
+        # what people wrote, whatever its container (chat, incident notes): like messages
+        by_kind[kind if kind in ("alert", "action", "log") else "message"].append(e)
     items = (
         _alert_items(by_kind["alert"], ledger)
         + [_item([e], 90) for e in by_kind["action"]]

@@ -1,49 +1,50 @@
 """Stage 5: the draft. The model phrases, code decides.
 
-Code picks the timeline candidates and owns every time; the model labels
-them and writes prose, one section per call, with the evidence pack first
-and identical across calls (prefix caches on hosted and local servers).
-A section whose call fails falls back to the offline draft with a visible
-note, never a crash. ``backend.offline`` drafts everything from facts.
+Code picks the timeline moments and the causal statements and owns every
+time; the model labels, merges and orders the moments, builds the whys from
+the statements and writes prose. The evidence pack comes first and is
+identical across calls (prefix caches on hosted and local servers); sections
+are merged where a small model copes (header in one call, timeline in one,
+the whys chain in one). Independent sections run at once against an endpoint.
+A section whose call fails falls back to code (``offline``) with a visible
+note, never a crash, and no section ends below what code alone would write.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
-from . import prompts
+from . import causes as causes_mod
+from . import moments as moments_mod
+from . import offline, prompts
 from .cache import Cache
-from .condense import format_item, format_pack, inert
+from .condense import count_tokens, format_item, format_pack, inert
+from .cues import cut_words, excerpt, id_order, similar
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
 from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
 from .provenance import Sources
-from .render import minutes
-from .review.decision import PLACEHOLDER
-from .schemas import (
-    ActionItem,
-    ActionsAnswer,
-    ReflexionAnswer,
-    SummaryAnswer,
-    TimelineAnswer,
-    TimelineItem,
-    WhyAnswer,
-)
+from .schemas import ActionsAnswer, ReflexionAnswer, SummaryAnswer, WhyStep, for_pack
 from .slug import slugify
+from .verify import stems
 
 T = TypeVar("T", bound=BaseModel)
-PROMPTS = ("system", "context", "summary", "timeline", "why", "actions", "reflexion")
-MAX_CANDIDATES = 20
+R = TypeVar("R")
+PROMPTS = ("system", "context", "summary", "timeline", "whys", "actions", "reflexion")
 Progress = Callable[[str], None]
-_ID = re.compile(r"^E\d+$")
-_WORD = re.compile(r"[a-z0-9]+")
+SECTIONS = ("summary", "timeline", "whys", "actions", "reflexion")  # in the report's order
+# output bounds per section: a small CPU model writes ~10 tokens/s
+MAX_TOKENS = {"summary": 260, "timeline": 560, "whys": 420, "actions": 300, "reflexion": 200}
+REPEAT = 0.7  # word overlap above which a why repeats an earlier one
+MUST_CITE = 3  # the best causal statements every whys chain rests on
+_PLACEHOLDER = re.compile(r"<[a-z][a-z ]+>")
 
 
 @dataclass
@@ -56,13 +57,16 @@ class Section:
     cache: Cache | None
     similar: str = ""
     notes: list[str] = field(default_factory=list)
+    shown: set[str] = field(default_factory=set)  # ids the model must see (moments, causes)
     provenance: Sources = field(default_factory=Sources)
 
     def __post_init__(self) -> None:
         self.ids = self.evidence.by_id()
+        items = reading(self.evidence.items, self.shown, self.backend.profile.prompt_tokens)
+        self.schemas = for_pack([i.id for i in items])
         self.prefix = prompts.load("context").render(
             facts=describe(self.facts),
-            evidence=format_pack(self.evidence.items),
+            evidence=format_pack(items),
             # past reports are data too: a title can't close the block
             similar="\n<similar_past_incidents>\n"
             + "\n".join(inert(ln) for ln in self.similar.splitlines())
@@ -73,15 +77,11 @@ class Section:
 
     def messages(self, task: str) -> list[BaseMessage]:
         # Rules and evidence both live in the system message, identical for every
-        # section: local chat templates append the tool schema after it, so this is
-        # the longest prefix a KV/prompt cache can reuse; the task comes last.
+        # section: the longest prefix a KV/prompt cache can reuse; the task comes last.
         return [
             SystemMessage(content=prompts.load("system").template + "\n" + self.prefix),
             HumanMessage(content=task),
         ]
-
-    def bad_ids(self, ids: list[str]) -> list[str]:
-        return [i for i in ids if i not in self.ids]
 
     def ask(
         self, schema: type[T], name: str, task: str, check: Callable[[T], list[str]] | None = None
@@ -93,170 +93,280 @@ class Section:
             cache=self.cache,
             check=check,
             tag=prompts.load(name).tag + "|" + prompts.load("context").tag,
+            max_tokens=MAX_TOKENS.get(name),
         )
 
-
-def _ids_check(sec: Section) -> Callable[[BaseModel], list[str]]:
-    def check(ans: BaseModel) -> list[str]:
-        found: list[str] = []
-        for v in _walk_ids(ans):
-            if not _ID.match(v) or v not in sec.ids:
-                found.append(v)
-        return [f"evidence id {v!r} does not exist in the evidence block" for v in found]
-
-    return check
-
-
-def _walk_ids(obj: object) -> list[str]:
-    out: list[str] = []
-    if isinstance(obj, BaseModel):
-        for name, value in obj:
-            if name == "evidence" and isinstance(value, list):
-                out.extend(str(v) for v in value)
-            else:
-                out.extend(_walk_ids(value))
-    elif isinstance(obj, list):
-        for v in obj:
-            out.extend(_walk_ids(v))
-    return out
+    def run(
+        self,
+        label: str,
+        call: Callable[[], R],
+        fallback: Callable[[], R],
+        progress: Progress | None,
+    ) -> R:
+        if self.backend.offline:
+            self.provenance.offline(label)
+            return fallback()
+        if progress:
+            progress(label)
+        try:
+            answer = call()
+        except LLMError as e:
+            if e.unreachable:
+                raise
+            self.notes.append(f"{label}: drafted offline because the model failed ({e})")
+            self.provenance.offline(label, e.reason)
+            return fallback()
+        self.provenance.model(label, self.backend)
+        return answer
 
 
-def candidates(evidence: Evidence, facts: Facts) -> list[EvidenceItem]:
-    """Key-moment candidates picked by code (salience + the computed phases),
-    so a small model only has to label them."""
-    pinned = {
-        i
-        for f in (facts.start, facts.detected, facts.acknowledged, facts.mitigated, facts.resolved)
-        for i in f.evidence
-    }
-    lo = facts.start.ts or facts.detected.ts
-    hi = facts.resolved.ts
-    if lo is not None:
-        margin = timedelta(minutes=15)
-        items = [
-            i for i in evidence.items if i.ts >= lo - margin and (hi is None or i.ts <= hi + margin)
-        ]
-    else:
-        items = evidence.items
-    ranked = sorted(items, key=lambda i: (-(i.salience + (200 if i.id in pinned else 0)), i.ts))
-    chosen = ranked[:MAX_CANDIDATES]
-    return sorted(chosen, key=lambda i: i.ts)
+def reading(items: list[EvidenceItem], shown: set[str], budget: int | None) -> list[EvidenceItem]:
+    """What the model reads: the items code relies on, then the most salient
+    others, within ``budget`` tokens (in time order)."""
+    if budget is None:
+        return items
+    must = [i for i in items if i.id in shown]
+    used = sum(count_tokens(format_item(i)) + 1 for i in must)
+    chosen = {i.id for i in must}
+    for it in sorted(items, key=lambda i: -i.salience):
+        cost = count_tokens(format_item(it)) + 1
+        if it.id not in chosen and used + cost <= budget:
+            chosen.add(it.id)
+            used += cost
+    return [i for i in items if i.id in chosen]
 
 
-def _similar_words(a: str, b: str) -> float:
-    wa, wb = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
-    return len(wa & wb) / max(1, len(wa | wb))
+def together(backend: ChatBackend, calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run independent sections at once when the endpoint serves in parallel.
+    Daemon threads: an interrupt in the main thread is immediate and never waits
+    for an HTTP call to end (the README's promise)."""
+    if not backend.profile.parallel or backend.offline or len(calls) < 2:
+        return [c() for c in calls]
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException | None] = [None] * len(calls)
+
+    def work(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except BaseException as e:  # re-raised in the caller's thread below
+            errors[i] = e
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e in errors:
+        if e is not None:
+            raise e
+    return results
 
 
-# --- offline sections ----------------------------------------------------------
+# --- sections -------------------------------------------------------------------
 
 
-def offline_summary(facts: Facts, title: str | None) -> SummaryAnswer:
-    det = facts.detected.evidence[:1]
-    main_alert = next((a for a in facts.alerts if det and det[0] in a.evidence), None)
-    top = main_alert or (facts.alerts[0] if facts.alerts else None)
-    main = top.name if top else "incident"
-    where = facts.services[0] if facts.services else "the affected service"
-    ttr = facts.time_to_resolve.minutes
-    dur = minutes(ttr) if ttr is not None else "an unknown time"
-    alerts = ", ".join(f"{a.name} ({a.fired_count}x)" for a in facts.alerts[:4]) or "no alerts"
-    impact = f"{where} degraded for {dur} (start to resolution); alerts fired: {alerts}."
-    summary = (
-        f"{main} fired for {where}"
-        + (f" at {facts.detected.ts:%H:%M} UTC" if facts.detected.ts else "")
-        + f". The incident lasted {dur}"
-        + (
-            f"; it was acknowledged after {minutes(facts.time_to_acknowledge.minutes)}"
-            if facts.time_to_acknowledge.minutes is not None
-            else ""
+def _header(
+    sec: Section,
+    moments: list[moments_mod.Moment],
+    causes: list[causes_mod.Cause],
+    title: str | None,
+    progress: Progress | None,
+) -> SummaryAnswer:
+    base = offline.offline_header(sec.facts, moments, causes, title)
+    cands = offline.impact_candidates(sec.facts, sec.evidence.items, moments)
+    dur = offline.duration(sec.facts)
+    task = prompts.load("summary").render(
+        impact="\n".join(f"- {inert(c)}" for c in cands[:3]) or "- (none found: use the evidence)",
+        duration=dur or "unknown",
+        draft=inert(base.summary),
+    )
+    ans = sec.run(
+        "summary", lambda: sec.ask(sec.schemas.summary, "summary", task), lambda: base, progress
+    )
+    if ans is base:
+        return base
+    # code owns what a small model gets wrong: the service, the duration, the length,
+    # and a shape placeholder copied instead of filled
+    ans = ans.model_copy(
+        update={
+            f: getattr(base, f)
+            for f in ("title", "impact", "summary")
+            if _PLACEHOLDER.search(getattr(ans, f)) or not getattr(ans, f).strip()
+        }
+    )
+    impact = ans.impact
+    service = offline.user_facing_service(sec.facts, sec.evidence.items)
+    if service and service.lower() not in impact.lower():
+        impact = f"{service}: {impact}"
+    if dur and dur not in impact:
+        impact = impact.rstrip(". ") + f", for {dur}."
+    summary = offline.no_pleasantries(ans.summary)
+    if not summary or _pasted(summary, sec.evidence.items):
+        summary = base.summary  # a string of log lines is not an executive summary
+    return ans.model_copy(
+        update={
+            "title": offline.cut_title(title or ans.title),
+            "impact": cut_words(impact, 240),
+            "summary": summary,
+        }
+    )
+
+
+def _pasted(text: str, items: list[EvidenceItem]) -> bool:
+    """Most of ``text`` is copied from the evidence (6-word runs found verbatim)."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    runs = {" ".join(words[i : i + 6]) for i in range(max(0, len(words) - 5))}
+    if len(runs) < 4:
+        return False
+    corpus = " ".join(" ".join(re.findall(r"[a-z0-9]+", i.text.lower())) for i in items)
+    return sum(r in corpus for r in runs) > 0.5 * len(runs)
+
+
+def _unescaped(text: str) -> str:
+    """A model copies the pack's inert escapes; the report escapes on its own."""
+    return text.replace("&lt;", "<").replace("&gt;", ">")
+
+
+def _timeline(
+    sec: Section, moments: list[moments_mod.Moment], progress: Progress | None
+) -> list[TimelineEntry]:
+    floor = offline.offline_timeline(moments)
+    task = prompts.load("timeline").render(
+        candidates="\n".join(
+            f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(excerpt(m.item.text, None, 40))}"
+            for m in moments
         )
-        + ". This draft was written offline from computed facts: the cause and the lesson "
-        "are left for the reviewer."
-    )
-    sev: Literal["SEV-1", "SEV-2", "SEV-3"] = (
-        "SEV-1" if facts.severity == "SEV-1" else "SEV-2" if facts.severity == "SEV-2" else "SEV-3"
-    )
-    return SummaryAnswer(
-        title=(title or f"{main} on {where}")[:90],
-        severity=sev,
-        impact=impact[:240],
-        summary=summary[:600],
     )
 
+    def call() -> list[TimelineEntry]:
+        ans = sec.ask(sec.schemas.timeline, "timeline", task)
+        out = []
+        for e in ans.entries:
+            cited = [sec.ids[i] for i in e.evidence if i in sec.ids]
+            if not cited or _PLACEHOLDER.search(e.text):
+                continue
+            text = _unescaped(e.text)
+            # the moment the label describes sets the time; an id cited alongside
+            # counts only for the same event (a small model pads its list)
+            main = max(cited, key=lambda c: (len(stems(text) & stems(c.text)), -id_order(c.id)))
+            same = [c for c in cited if abs(c.ts - main.ts) <= moments_mod.COVER_WINDOW]
+            out.append(
+                TimelineEntry(
+                    ts=min(c.ts for c in same),
+                    text=moments_mod.keep_key_words(text, [main]),
+                    evidence=[c.id for c in same],
+                )
+            )
+        return moments_mod.floor(out, moments)
 
-def _offline_label(it: EvidenceItem) -> str:
-    text = " ".join(it.text.split())
-    if it.kind == "alert_firing":
-        label = f"Alert fired: {text}"
-    elif it.kind == "alert_resolved":
-        label = f"Alert resolved: {text}"
-    elif it.kind == "alert_ack":
-        label = f"Alert acknowledged by {it.actor or 'on-call'}: {text}"
-    elif it.kind == "message":
-        label = f"{it.actor or 'someone'} in chat: “{text}”"
-    else:
-        label = text
-    if it.count > 1:
-        label += f" (x{it.count})"
-    return label[:160]
-
-
-def offline_timeline(cands: list[EvidenceItem]) -> TimelineAnswer:
-    top = sorted(cands, key=lambda i: -i.salience)[:12]
-    entries = [
-        TimelineItem(evidence=[i.id], text=_offline_label(i))
-        for i in sorted(top, key=lambda i: i.ts)
-    ]
-    return TimelineAnswer(entries=entries or [TimelineItem(evidence=["E1"], text="No events")])
+    return sec.run("timeline", call, lambda: floor, progress)
 
 
-OFFLINE_WHY = "To be answered by the reviewer (no model drafted this step)."
-
-
-def offline_actions(facts: Facts, evidence: Evidence) -> ActionsAnswer:
-    by_id = evidence.by_id()
-    done = facts.mitigated.evidence[:1]
-    immediate = [
-        ActionItem(text=by_id[i].text[:160], done=True, evidence=done) for i in done if i in by_id
-    ]
-    medium = [ActionItem(text=t[:160], done=False, evidence=[i]) for i, t in facts.action_hints[:4]]
-    return ActionsAnswer(immediate=immediate, medium=medium, long=[])
-
-
-def offline_reflexion() -> ReflexionAnswer:
-    q = PLACEHOLDER
-    return ReflexionAnswer(
-        context=f"{q}: in which situation does this lesson apply?",
-        lesson=f"{q}: what did this incident teach?",
-        adjustment=f"{q}: which concrete check should people and agents make next time?",
+def _whys(
+    sec: Section, causes: list[causes_mod.Cause], symptom: str, progress: Progress | None
+) -> list[WhyStep]:
+    fallback = offline.offline_whys(causes, symptom)
+    task = prompts.load("whys").render(
+        symptom=inert(symptom),
+        causes="\n".join(
+            f"{' '.join(c.ids)} | {inert(c.quote)}" for c in causes_mod.chain(causes, 6)
+        )
+        or "(no causal statement found in the evidence)",
     )
+
+    def check(ans: Any) -> list[str]:
+        kept = _good_steps(ans.whys, sec.ids)
+        return [] if kept else ["every step was empty or repeated an earlier one"]
+
+    def call() -> list[WhyStep]:
+        ans = sec.ask(sec.schemas.whys, "whys", task, check)
+        steps = _good_steps(ans.whys, sec.ids)
+        return _fill(steps, causes, symptom)
+
+    return sec.run("whys", call, lambda: fallback, progress)
+
+
+def _good_steps(steps: Sequence[WhyStep], ids: dict[str, EvidenceItem]) -> list[WhyStep]:
+    """Steps with an answer that does not repeat an earlier one; an answer that
+    paraphrased away what its statement says gets the statement's words back."""
+    kept: list[WhyStep] = []
+    said: list[str] = []
+    for s in steps:
+        short = len(s.answer.split()) < 3 or _PLACEHOLDER.search(s.answer)
+        if short or any(similar(s.answer, a) > REPEAT for a in said):
+            continue
+        said.append(s.answer)
+        cited = [ids[i] for i in s.evidence if i in ids]
+        answer = moments_mod.keep_key_words(s.answer, cited)
+        question = s.question
+        if _PLACEHOLDER.search(question) or not question.strip():
+            question = f"What caused “{cut_words(kept[-1].answer, 70)}”?" if kept else "Why?"
+        kept.append(
+            WhyStep.model_construct(question=question, answer=answer, evidence=list(s.evidence))
+        )
+    return kept
+
+
+def _fill(steps: list[WhyStep], causes: list[causes_mod.Cause], symptom: str) -> list[WhyStep]:
+    """The model's chain, made to rest on the evidence: the best causal statements
+    it left out replace its unsupported steps (no citation, or citing no stated
+    cause) and complete a short chain, quoted. A failed step never turns the rest
+    into placeholders, and the three best statements are always in the chain."""
+    stated = {i for c in causes for i in c.ids}
+    used = {i for s in steps for i in s.evidence}
+    missing = [c for c in causes[:MUST_CITE] if not set(c.ids) & used]
+    spare = [c for c in causes[:5] if not set(c.ids) & used and c not in missing]
+    for n in reversed(range(len(steps))):
+        if missing and not set(steps[n].evidence) & stated:
+            c = missing.pop(0)
+            steps[n] = offline.quoted_why(c, cut_words(steps[n - 1].answer if n else symptom, 70))
+    for c in missing + spare:
+        if len(steps) >= 5:
+            break
+        steps.append(offline.quoted_why(c, cut_words(steps[-1].answer if steps else symptom, 70)))
+    return steps
+
+
+def _actions(sec: Section, why_text: str, progress: Progress | None) -> ActionsAnswer:
+    hints = "\n".join(f"{i}: {inert(t)}" for i, t in sec.facts.action_hints) or "(none found)"
+    base = offline.offline_actions(sec.facts, sec.evidence)
+
+    def call() -> ActionsAnswer:
+        ans = sec.ask(
+            sec.schemas.actions,
+            "actions",
+            prompts.load("actions").render(hints=hints, whys=why_text),
+        )
+        # a copied shape placeholder is not an action
+        kept = {
+            h: [a for a in getattr(ans, h) if not _PLACEHOLDER.search(a.text)]
+            for h in ("immediate", "medium", "long")
+        }
+        if not any(kept.values()):
+            return base
+        return ActionsAnswer.model_construct(
+            immediate=kept["immediate"], medium=kept["medium"], long=kept["long"]
+        )
+
+    return sec.run("actions", call, lambda: base, progress)
+
+
+def _reflexion(sec: Section, why_text: str, progress: Progress | None) -> ReflexionAnswer:
+    base = offline.offline_reflexion()
+
+    def call() -> ReflexionAnswer:
+        ans = sec.ask(
+            sec.schemas.reflexion, "reflexion", prompts.load("reflexion").render(whys=why_text)
+        )
+        fields = ("context", "lesson", "adjustment")
+        return ans.model_copy(
+            update={f: getattr(base, f) for f in fields if _PLACEHOLDER.search(getattr(ans, f))}
+        )
+
+    return sec.run("reflexion", call, lambda: base, progress)
 
 
 # --- the draft -------------------------------------------------------------------
-
-
-def _section(
-    sec: Section,
-    label: str,
-    call: Callable[[], T],
-    fallback: Callable[[], T],
-    progress: Progress | None,
-) -> T:
-    if sec.backend.offline:
-        sec.provenance.offline(label)
-        return fallback()
-    if progress:
-        progress(label)
-    try:
-        answer = call()
-    except LLMError as e:
-        if e.unreachable:
-            raise
-        sec.notes.append(f"{label}: drafted offline because the model failed ({e})")
-        sec.provenance.offline(label, e.reason)
-        return fallback()
-    sec.provenance.model(label, sec.backend)
-    return answer
 
 
 def draft(
@@ -269,111 +379,42 @@ def draft(
     similar: str = "",
     progress: Progress | None = None,
 ) -> Draft:
-    sec = Section(evidence, facts, backend, cache, similar)
-    check_ids = _ids_check(sec)
-    summary = _section(
-        sec,
-        "summary",
-        lambda: sec.ask(SummaryAnswer, "summary", prompts.load("summary").render()),
-        lambda: offline_summary(facts, title),
-        progress,
-    )
-    cands = candidates(evidence, facts)
-    cand_text = "\n".join(format_item(c) for c in cands)
-    tl = _section(
-        sec,
-        "timeline",
-        lambda: sec.ask(
-            TimelineAnswer,
-            "timeline",
-            prompts.load("timeline").render(candidates=cand_text),
-            check_ids,
-        ),
-        lambda: offline_timeline(cands),
-        progress,
-    )
-    whys: list[WhyAnswer] = []
-    problem = summary.title
-    for step in range(1, 6):
-        prev = (
-            "\n".join(f"{i}. {w.question} {w.answer}" for i, w in enumerate(whys, 1))
-            or "(none yet)"
-        )
-
-        def repeat_check(ans: BaseModel, _whys: list[WhyAnswer] = whys) -> list[str]:
-            errs = check_ids(ans)
-            assert isinstance(ans, WhyAnswer)
-            for i, w in enumerate(_whys, 1):
-                if _similar_words(ans.answer, w.answer) > 0.7:
-                    errs.append(f"the answer repeats step {i}; go one level deeper")
-            return errs
-
-        if any(w.answer == OFFLINE_WHY for w in whys):
-            # the chain is broken: later steps cannot explain a missing answer
-            whys.append(WhyAnswer(question=f"Why {step}?", answer=OFFLINE_WHY, evidence=[]))
-            sec.provenance.offline(
-                f"why {step}/5", None if backend.offline else "an earlier why failed"
-            )
-            continue
-        # each step explains the previous answer: a small model only has to go one level down
-        target = whys[-1].answer if whys else problem
-        task = prompts.load("why").render(step=step, target=target, previous=prev)
-        whys.append(
-            _section(
-                sec,
-                f"why {step}/5",
-                lambda task=task, chk=repeat_check: sec.ask(WhyAnswer, "why", task, chk),  # type: ignore[misc]
-                lambda step=step: WhyAnswer(
-                    question=f"Why {step}?", answer=OFFLINE_WHY, evidence=[]
-                ),  # type: ignore[misc]
-                progress,
-            )
-        )
+    moments = moments_mod.select(evidence.items, facts)
+    causes = causes_mod.collect(evidence.items, facts)
+    shown = {m.item.id for m in moments} | {i for c in causes for i in c.ids}
+    shown |= {i for f in (facts.start, facts.detected, facts.resolved) for i in f.evidence}
+    sec = Section(evidence, facts, backend, cache, similar, shown=shown)
+    symptom = offline.offline_header(facts, moments, causes, None).title
+    # the whys chain first, alone: actions and the lesson read it, and an endpoint's
+    # first call finds its structured-output method; then everything else at once
+    whys = _whys(sec, causes, symptom, progress)
     why_text = "\n".join(f"{i}. {w.question} {w.answer}" for i, w in enumerate(whys, 1))
-    hints = "\n".join(f"{i}: {inert(t)}" for i, t in facts.action_hints) or "(none found)"
-    acts = _section(
-        sec,
-        "actions",
-        lambda: sec.ask(
-            ActionsAnswer,
-            "actions",
-            prompts.load("actions").render(hints=hints, whys=why_text),
-            check_ids,
-        ),
-        lambda: offline_actions(facts, evidence),
-        progress,
+    header, timeline, acts, refl = together(
+        backend,
+        [
+            lambda: _header(sec, moments, causes, title, progress),
+            lambda: _timeline(sec, moments, progress),
+            lambda: _actions(sec, why_text, progress),
+            lambda: _reflexion(sec, why_text, progress),
+        ],
     )
-    refl = _section(
-        sec,
-        "reflexion",
-        lambda: sec.ask(
-            ReflexionAnswer, "reflexion", prompts.load("reflexion").render(whys=why_text)
-        ),
-        offline_reflexion,
-        progress,
-    )
-    return _assemble(sec, summary, tl, whys, acts, refl, title)
+    return _assemble(sec, header, timeline, whys, acts, refl, title)
+
+
+def _order(section: str) -> int:
+    return SECTIONS.index(section) if section in SECTIONS else len(SECTIONS)
 
 
 def _assemble(
     sec: Section,
-    summary: SummaryAnswer,
-    tl: TimelineAnswer,
-    whys: list[WhyAnswer],
+    header: SummaryAnswer,
+    timeline: list[TimelineEntry],
+    whys: list[WhyStep],
     acts: ActionsAnswer,
     refl: ReflexionAnswer,
     title: str | None,
 ) -> Draft:
     ids, facts = sec.ids, sec.facts
-    timeline = []
-    for e in tl.entries:
-        cited = [ids[i] for i in e.evidence if i in ids]
-        if not cited:
-            continue  # unknown ids were re-asked; anything left is dropped, never timed by the model
-        timeline.append(
-            TimelineEntry(ts=min(c.ts for c in cited), text=e.text, evidence=[c.id for c in cited])
-        )
-    timeline.sort(key=lambda t: t.ts)
     actions = [
         Action(text=a.text, horizon=h, done=a.done, evidence=[i for i in a.evidence if i in ids])  # type: ignore[arg-type]
         for h, group in (
@@ -384,17 +425,17 @@ def _assemble(
         for a in group
     ]
     start = facts.start.ts or (sec.evidence.items[0].ts if sec.evidence.items else None)
-    final_title = title or summary.title
+    final_title = title or header.title
     return Draft(
         title=final_title,
         slug=slugify(final_title),
         date=f"{start:%Y-%m-%d}" if start else "unknown-date",
         status=facts.status,
-        severity=summary.severity,
+        severity=header.severity,
         lead=facts.lead or "unassigned",
-        impact=summary.impact,
-        summary=summary.summary,
-        timeline=timeline,
+        impact=header.impact,
+        summary=header.summary,
+        timeline=sorted(timeline, key=lambda t: t.ts),
         whys=[
             Why(
                 question=w.question,
@@ -409,5 +450,6 @@ def _assemble(
         artifacts=facts.artifacts,
         generated_by=sec.backend.name,
         notes=sec.notes,
-        provenance=sec.provenance.sections,
+        # sections may finish in any order (run at once): the record follows the report
+        provenance=sorted(sec.provenance.sections, key=lambda s: _order(s.section)),
     )

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from .condense import ERROR_LEVELS, inert
+from .cues import is_question, kinds
 from .models import AlertSummary, Event, Evidence, EvidenceItem, Facts, Metric, TimedFact
 from .urls import find_urls
 
@@ -24,9 +25,16 @@ _MITIGATE = re.compile(
 )
 # "rollback didn't help" is a wrong turn, not a mitigation
 _NEGATED = re.compile(
-    r"\b(didn'?t|did not|doesn'?t|does not|no luck|wasn'?t|isn'?t|not the|not it|won'?t)\b", re.I
+    r"\b(didn'?t|did not|doesn'?t|does not|no luck|wasn'?t|isn'?t|not the|not it|won'?t|"
+    r"haven'?t|hasn'?t|not yet)\b",
+    re.I,
 )
-_RESOLVED = re.compile(r"\b(resolved|all clear|back to normal|fully recovered|closing)\b", re.I)
+_RESOLVED = re.compile(
+    r"\b(resolved|all clear|back to normal|fully recovered|recovering|closing|"
+    r"(?:i'?ve |we'?ve )?closed (?:the|this) (?:issue|incident|ticket)|"
+    r"(?:rollback|revert|fix|restart) worked|(?:is|are) (?:working|functional|healthy) again)\b",
+    re.I,
+)
 _ACTION_HINT = re.compile(
     r"\b(we should|todo|to-do|follow[- ]?up|action item|let'?s make sure)\b", re.I
 )
@@ -54,7 +62,12 @@ def _minutes(a: datetime | None, b: datetime | None, formula: str) -> Metric:
 
 
 def _human(e: EvidenceItem) -> bool:
+    """What people wrote: chat messages and incident notes, not bots."""
     return e.kind in ("message", "note") and e.attrs.get("bot") != "true"
+
+
+def _reports_symptom(text: str) -> bool:
+    return any(k == "symptom" for k, _ in kinds(text)) and not is_question(text)
 
 
 def _alerts(items: list[EvidenceItem]) -> list[AlertSummary]:
@@ -112,6 +125,17 @@ def compute(evidence: Evidence) -> Facts:
     if humans:
         pool = [i for i in pool if i.ts >= humans[0].ts - NOISE_GAP] or pool
     detected: EvidenceItem | None = pool[0] if pool else None
+    detect_formula = "first alert that fired"
+    if detected is None:
+        # no alert: chat-only incidents are detected when someone reports the symptom
+        detected = next((i for i in humans if _reports_symptom(i.text)), None)
+        detect_formula = "first chat message reporting a symptom (no alert fired)"
+    if detected is None and not humans:
+        errors = [i for i in items if i.kind == "log" and (i.severity or "").lower() in ERROR_LEVELS]
+        # background errors predate the incident: the spike is among the most salient
+        top = max((i.salience for i in errors), default=0.0)
+        detected = next((i for i in errors if i.salience >= top - 10), None)
+        detect_formula = "first of the most salient error-level log lines (no alert, no chat)"
     anchor = detected.ts if detected else (items[0].ts if items else None)
 
     start: EvidenceItem | None = detected
@@ -152,7 +176,13 @@ def compute(evidence: Evidence) -> Facts:
     else:
         res_formula = "last alert resolution"
         said = [
-            i for i in items if _human(i) and _RESOLVED.search(i.text) and anchor and i.ts > anchor
+            i
+            for i in items
+            if _human(i)
+            and _RESOLVED.search(i.text)
+            and not _NEGATED.search(i.text)
+            and anchor
+            and i.ts > anchor
         ]
         if said and not open_alerts:
             resolved_item, res_formula = said[-1], "last chat message declaring resolution"
@@ -185,7 +215,7 @@ def compute(evidence: Evidence) -> Facts:
         lead = participants.most_common(1)[0][0]
     return Facts(
         start=_fact(start, "first alert, or first error-level event up to 60 min before it"),
-        detected=_fact(detected, "first alert that fired"),
+        detected=_fact(detected, detect_formula),
         acknowledged=_fact(ack, ack_formula),
         mitigated=_fact(
             mitigated, "first mitigating action after detection (rollback, kill, restart, ...)"

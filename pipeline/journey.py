@@ -30,6 +30,7 @@ LABEL_CHARS = 30
 # The score is the service's state: 1 degraded and unattended, 2 being handled,
 # 4 mitigated, 5 resolved. A %% comment in the diagram says so to the editor.
 SCORE_NOTE = "%% score: 1 unattended, 2 being handled, 4 mitigated, 5 resolved"
+_KIND_PREFIX = re.compile(r"^(?:[A-Z][A-Za-z ]{0,20} \u2014 |Log [a-z]+\u2236 )")
 _RATIO = "\u2236"  # looks like ":" in a time, which journey's grammar reserves
 _MAP = str.maketrans(
     {
@@ -64,6 +65,9 @@ def _label(text: str, names: list[str], cited: list[EvidenceItem]) -> str:
     alert = next((i for i in cited if i.kind in _ALERT_VERB and i.attrs.get("alertname")), None)
     if alert is not None:
         return f"{_text(alert.attrs['alertname'])} {_ALERT_VERB[alert.kind]}"
+    # the drafter's kind prefixes ("Decision — alice: ...", "Log error: ...") cost a
+    # short label its words; the section and the actor already say as much
+    text = _KIND_PREFIX.sub("", text, count=1)
     for name in names:
         if text.startswith(name) and len(text) > len(name):
             rest = text[len(name) :].removeprefix(" in chat").lstrip()

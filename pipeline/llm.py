@@ -34,7 +34,9 @@ from .retry import retry_after_wait as _wait
 from .structured import Endpoint, Negotiation
 
 T = TypeVar("T", bound=BaseModel)
-Method = Literal["json_schema", "function_calling"]
+# "json_object_schema": llama.cpp's response_format {"type": "json_object", "schema": ...}:
+# the same grammar as a forced tool, without the tool schema in the prompt
+Method = Literal["json_schema", "function_calling", "json_object_schema"]
 BackendName = Literal["auto", "openai", "azure", "local", "offline"]
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
@@ -72,18 +74,35 @@ class Profile:
     # llama.cpp's server ignores max_completion_tokens (what the client sends):
     # without max_tokens in the body a constrained call can run until the context is full
     max_tokens_in_body: bool = False
+    # independent sections run at once (a remote endpoint serves requests in parallel;
+    # a local CPU server would only interleave them and lose its prefix cache)
+    parallel: bool = False
+    # evidence tokens the model reads (None: the whole pack). Code still works from the
+    # whole pack (facts, timeline moments, causal statements), so a small model's
+    # short reading never costs the report a moment; those moments are always shown.
+    prompt_tokens: int | None = None
 
 
 PROFILES: dict[str, Profile] = {
-    "openai": Profile("json_schema", budget_tokens=6000, timeout_s=120, max_tokens=1500),
+    "openai": Profile(
+        "json_schema", budget_tokens=6000, timeout_s=120, max_tokens=1500, parallel=True
+    ),
     "local": Profile(
-        "function_calling",
-        budget_tokens=1800,
-        timeout_s=240,
+        "json_object_schema",
+        budget_tokens=6000,
+        prompt_tokens=1000,
+        timeout_s=600,  # a busy CPU reads a 2k-token prefix in minutes: a retry would redo it
         max_tokens=400,
         max_tokens_in_body=True,
     ),
     "fake": Profile("function_calling", budget_tokens=6000, timeout_s=30, max_tokens=1500),
+    "fake-local": Profile(
+        "json_object_schema",
+        budget_tokens=6000,
+        timeout_s=30,
+        max_tokens=400,
+        max_tokens_in_body=True,
+    ),
 }
 
 
@@ -154,8 +173,14 @@ class ChatBackend:
         return self.chat is None
 
 
+# `auto` takes the embedded model only where `make eval` shows it beats the offline
+# draft (README, "Draft quality"): measured, not assumed. Flip it with the table.
+AUTO_LOCAL = False
+
+
 def resolve_backend(requested: str) -> str:
-    """``auto``: an endpoint if configured, else the local model if installed, else offline."""
+    """``auto``: an endpoint if configured, else the local model if installed and
+    measured better than offline (``AUTO_LOCAL``), else offline."""
     if requested != "auto":
         return requested
     if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
@@ -164,7 +189,7 @@ def resolve_backend(requested: str) -> str:
         return "azure"
     from . import local_llm
 
-    return "local" if local_llm.local_available() else "offline"
+    return "local" if AUTO_LOCAL and local_llm.local_available() else "offline"
 
 
 def _chat_kwargs(p: Profile) -> dict[str, Any]:
@@ -243,9 +268,15 @@ def open_backend(
         raise LLMError(f"unknown --llm backend {backend!r}", attempts=0, usage={})
 
 
-def fake_backend(chat: BaseChatModel, *, name: str = "fake", retry: RetryPolicy | None = None):
+def fake_backend(
+    chat: BaseChatModel,
+    *,
+    name: str = "fake",
+    retry: RetryPolicy | None = None,
+    profile: str = "fake",
+):
     """Wrap a test double (a fake chat model) as a backend."""
-    return ChatBackend(name, chat, PROFILES["fake"], retry or RetryPolicy(max_wait_s=0.01))
+    return ChatBackend(name, chat, PROFILES[profile], retry or RetryPolicy(max_wait_s=0.01))
 
 
 # --- the call loop -----------------------------------------------------------
@@ -290,10 +321,11 @@ def structured_call(
     cache: Cache | None = None,
     check: Check | None = None,
     tag: str = "",
+    max_tokens: int | None = None,
 ) -> T:
     """Ask for ``schema``; retry transient faults, re-ask on invalid answers,
     cache the accepted answer. ``check`` returns problems the schema can't see
-    (unknown evidence ids, a repeated why)."""
+    (a repeated why). ``max_tokens`` bounds this answer (the profile's otherwise)."""
     if backend.chat is None:
         raise LLMError("offline backend has no model", attempts=0, usage={})
     key = key_of(
@@ -328,7 +360,7 @@ def structured_call(
         started = time.monotonic()
         try:
             with neg.attempt() as method:
-                call = _in_this_thread(structured.bind(backend.chat, schema, method))
+                call = _in_this_thread(structured.bind(_bounded(backend, max_tokens), schema, method))
                 try:
                     out: Any = retrying(call, structured.with_format_hint(convo, schema, method))
                 except Exception as e:
@@ -338,6 +370,8 @@ def structured_call(
                         continue
                     if not _transport(e):
                         neg.accepted(method, cache)  # it answered, badly: a re-ask's business
+                    elif structured.fatal(e):
+                        neg.failed = e
                     raise
                 neg.accepted(method, cache)
         except structured.NoMethodLeft as e:
@@ -404,6 +438,20 @@ def _failure(
     )
 
 
+def _bounded(backend: ChatBackend, max_tokens: int | None) -> Any:
+    """The chat model with this call's output bound (llama.cpp reads it from the body)."""
+    chat: Any = backend.chat
+    if max_tokens is None or not hasattr(chat, "max_tokens"):
+        return chat
+    update: dict[str, Any] = {"max_tokens": max_tokens}
+    if backend.profile.max_tokens_in_body:
+        update["extra_body"] = {
+            **(getattr(chat, "extra_body", None) or {}),
+            "max_tokens": max_tokens,
+        }
+    return chat.model_copy(update=update)
+
+
 def _in_this_thread(runnable: Any) -> Callable[[list[BaseMessage]], Any]:
     """``with_structured_output(include_raw=True)`` is ``{raw: model} | parse``;
     LangChain runs that map in a thread pool and, on Ctrl-C, waits for the HTTP
@@ -430,6 +478,13 @@ def _reask(messages: list[BaseMessage], raw: str, problems: list[str]) -> list[B
 
 
 def _short(e: BaseException | Any) -> str:
+    errors = getattr(e, "errors", None)
+    if callable(errors) and isinstance(e, ValueError):  # pydantic: say what, not "1 error for X"
+        try:
+            found = [f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in errors()[:3]]
+            return f"{type(e).__name__}: {'; '.join(found)}"[:300]
+        except (TypeError, KeyError):
+            pass
     text = str(e).strip().splitlines()
     first = text[0] if text else type(e).__name__
     return f"{type(e).__name__}: {first}"[:300]

@@ -257,10 +257,20 @@ def _all_cores() -> int:
 def _default_threads() -> int:
     """All cores: on a quiet machine generation scales with them. On a busy one
     ggml's spinning threads collapse (measured on 2 busy cores: 2 threads 0.5
-    tok/s, 1 thread 3.5 tok/s), so DRAFT_INCIDENT_THREADS can lower it."""
+    tok/s, 1 thread 3.5 tok/s): when the load already fills every core, half of
+    them. DRAFT_INCIDENT_THREADS overrides both."""
     if os.environ.get("DRAFT_INCIDENT_THREADS", "").isdigit():
         return max(1, int(os.environ["DRAFT_INCIDENT_THREADS"]))
-    return _all_cores()
+    cores = _all_cores()
+    return max(1, cores // 2) if _busy() and cores > 1 else cores
+
+
+def _busy() -> bool:
+    """Every core already has a runnable process (a shared CI runner, a laptop compiling)."""
+    try:
+        return os.getloadavg()[0] >= _all_cores()
+    except OSError:
+        return False
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:
@@ -383,8 +393,8 @@ class LocalServer:
             "--port", str(port),
             "--n_ctx", str(self.n_ctx),
             "--n_threads", str(self.n_threads),
-            # prompt evaluation is batched and scales with every core; generation spins
-            "--n_threads_batch", str(max(self.n_threads, _all_cores())),
+            # prompt evaluation is batched and scales with every core, unless they are busy
+            "--n_threads_batch", str(self.n_threads if _busy() else max(self.n_threads, _all_cores())),
             *(["--chat_format", self.chat_format] if self.chat_format else []),
             # The server defaults logits_all to true: an n_ctx x 152k-vocab float
             # buffer (~5 GB at 8k ctx) and slower prompt eval; we never need logprobs.

@@ -7,9 +7,12 @@ string is bounded because those bounds become grammar limits on local models
 
 from __future__ import annotations
 
-from typing import Literal
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 EvidenceId = str  # "E12"; checked against the evidence pack by the drafting code
 _IDS = Field(
@@ -28,7 +31,7 @@ class SummaryAnswer(_Answer):
     """Headline facts of the incident for the report header and executive summary."""
 
     title: str = Field(
-        max_length=90,
+        max_length=80,
         description="Short factual title naming the affected service and the symptom, "
         "e.g. 'API latency spike from an unindexed analytics query'. No blame, no dates.",
     )
@@ -38,23 +41,25 @@ class SummaryAnswer(_Answer):
     )
     impact: str = Field(
         max_length=240,
-        description="One sentence: who or what was affected and how, quoting the computed "
-        "durations and counts given in FACTS (do not compute your own numbers).",
+        description="One sentence: which user-facing service was affected and how users "
+        "saw it (the symptom), for how long, quoting the computed durations and counts "
+        "given in FACTS (do not compute your own numbers).",
     )
     summary: str = Field(
         max_length=600,
-        description="Executive summary in 3-5 plain sentences: what happened, the cause as "
-        "far as the evidence shows, how it was mitigated, and the current state. Blameless: "
-        "name roles (the on-call engineer), not people.",
+        description="Executive summary in 3-5 plain sentences of prose: what happened, the "
+        "cause as far as the evidence shows, how it was mitigated, and the current state. "
+        "Never quote chat lines or thanks. Blameless: name roles, not people.",
     )
 
 
 class TimelineItem(_Answer):
     evidence: list[EvidenceId] = _IDS
     text: str = Field(
-        max_length=160,
-        description="What happened at that moment, in one short past-tense sentence "
-        "(e.g. 'HighLatency alert fired for api-gateway'). No timestamps.",
+        max_length=100,
+        description="What happened at that moment, in one short past-tense sentence that "
+        "keeps the key words of the evidence (service, version, error, command), e.g. "
+        "'HighLatency alert fired for api-gateway'. No timestamps.",
     )
 
 
@@ -63,30 +68,40 @@ class TimelineAnswer(_Answer):
 
     entries: list[TimelineItem] = Field(
         min_length=1,
-        max_length=12,
+        max_length=10,
         description="Key moments chosen from the CANDIDATES, one entry per moment, in time "
         "order: first symptom, detection, escalation, wrong turns, diagnosis, mitigation, "
         "recovery, resolution.",
     )
 
 
-class WhyAnswer(_Answer):
+class WhyStep(_Answer):
     """One step of a five-whys root-cause analysis."""
 
     question: str = Field(
-        max_length=160,
+        max_length=90,
         description="The 'Why ...?' question, asking why the previous answer happened.",
     )
     answer: str = Field(
-        max_length=220,
+        max_length=160,
         description="The cause one level deeper than the previous answer, as a plain "
-        "statement. It must be new: never repeat an earlier answer.",
+        "statement taken from the causal statements. Never repeat an earlier answer.",
     )
     evidence: list[EvidenceId] = Field(
         default_factory=list,
         max_length=3,
-        description="Evidence ids that support this answer; an empty list if the answer "
-        "is a hypothesis no event shows.",
+        description="Ids of the statements this answer rests on; an empty list if no "
+        "event shows it (it is then marked a hypothesis).",
+    )
+
+
+class WhysAnswer(_Answer):
+    """A five-whys chain from the symptom down to the root cause."""
+
+    whys: list[WhyStep] = Field(
+        min_length=1,
+        max_length=5,
+        description="Up to five steps; each explains the answer of the step before it.",
     )
 
 
@@ -131,4 +146,73 @@ class ReflexionAnswer(_Answer):
         description="One concrete rule to follow next time before acting in that context "
         "(e.g. 'Before running an aggregation on orders, check EXPLAIN for a sequential "
         "scan and add a date filter').",
+    )
+
+
+# --- per-pack schemas: evidence ids as an enum --------------------------------
+
+
+@dataclass(frozen=True)
+class Pack:
+    """The section schemas for one evidence pack: every evidence field is an enum
+    of the pack's ids, so a constrained decoder cannot produce an unknown id and
+    the validator rejects one from any other model."""
+
+    summary: type[SummaryAnswer]
+    timeline: type[TimelineAnswer]
+    whys: type[WhysAnswer]
+    actions: type[ActionsAnswer]
+    reflexion: type[ReflexionAnswer]
+
+
+def _known(ids: frozenset[str]) -> Any:
+    def check(value: Any) -> Any:
+        # the enum would reject it too; this says why in words a model can act on
+        bad = (
+            [v for v in value if isinstance(v, str) and v not in ids]
+            if isinstance(value, list)
+            else []
+        )
+        if bad:
+            raise ValueError(
+                f"evidence id {bad[0]!r} does not exist in the evidence block; "
+                "cite only ids shown there"
+            )
+        return value
+
+    return field_validator("evidence", mode="before")(check)
+
+
+def _with_ids(
+    base: type[BaseModel], id_type: Any, ids: frozenset[str], **nested: type[BaseModel]
+) -> Any:
+    """``base`` with its evidence lists typed ``id_type`` and nested models replaced;
+    same name, so prompts, fakes and caches see the same section."""
+    fields: dict[str, Any] = {}
+    for name, info in base.model_fields.items():
+        if name == "evidence":
+            fields[name] = (list.__class_getitem__(id_type), copy.copy(info))
+        elif name in nested:
+            fields[name] = (list.__class_getitem__(nested[name]), copy.copy(info))
+    validators = {"known_ids": _known(ids)} if "evidence" in base.model_fields else {}
+    model: Any = create_model(
+        base.__name__, __base__=base, __doc__=base.__doc__, __validators__=validators, **fields
+    )
+    return model
+
+
+def for_pack(ids: Sequence[str]) -> Pack:
+    id_type: Any = Literal.__getitem__(tuple(dict.fromkeys(ids))) if ids else str
+    known = frozenset(ids)
+    item = _with_ids(TimelineItem, id_type, known)
+    step = _with_ids(WhyStep, id_type, known)
+    action = _with_ids(ActionItem, id_type, known)
+    return Pack(
+        summary=SummaryAnswer,
+        timeline=_with_ids(TimelineAnswer, id_type, known, entries=item),
+        whys=_with_ids(WhysAnswer, id_type, known, whys=step),
+        actions=_with_ids(
+            ActionsAnswer, id_type, known, immediate=action, medium=action, long=action
+        ),
+        reflexion=ReflexionAnswer,
     )

@@ -214,6 +214,9 @@ class Negotiation:
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _loaded: bool = False
     _said: bool = False
+    # a wrong key, URL or model (401/403/404): every later call would fail the same way,
+    # and sections waiting to probe must not each send it again
+    failed: BaseException | None = None
 
     @property
     def method(self) -> Method:
@@ -230,13 +233,16 @@ class Negotiation:
         """Start from the method this endpoint and model took last time."""
         if self._loaded or self.forced or cache is None:
             return
-        self._loaded = True
-        hit = _store(cache).get(self._key()) or {}
-        if hit.get("method") in ORDER:
-            self.index = ORDER.index(hit["method"])
-            self.refused = {str(k): str(v) for k, v in (hit.get("refused") or {}).items()}
-            self.settled = True
-            self._say("remembered for this endpoint")
+        with self._lock:  # sections in threads: none may probe before this is read
+            if self._loaded:
+                return
+            hit = _store(cache).get(self._key()) or {}
+            if hit.get("method") in ORDER:
+                self.index = ORDER.index(hit["method"])
+                self.refused = {str(k): str(v) for k, v in (hit.get("refused") or {}).items()}
+                self.settled = True
+                self._say("remembered for this endpoint")
+            self._loaded = True
 
     @contextmanager
     def attempt(self) -> Iterator[Method]:
@@ -244,21 +250,31 @@ class Negotiation:
         concurrent sections wait for the first answer instead of all being refused."""
         if self.forced and self.forced in self.refused:
             raise NoMethodLeft(self.endpoint, self.refused)  # the user's choice, refused
-        if self.settled or self.forced:
+        if self.failed is not None:
+            raise self.failed
+        if self.settled:
             yield self.method
             return
-        with self._lock:
+        with self._lock:  # a forced method is probed once too: it may be refused
+            if self.failed is not None:
+                raise self.failed
+            if self.forced and self.forced in self.refused:
+                raise NoMethodLeft(self.endpoint, self.refused)
             if self.exhausted:
                 raise NoMethodLeft(self.endpoint, self.refused)
+            probe = not self.settled
+            if probe:
+                yield self.method
+        if not probe:  # settled while this call waited: no need to hold others back
             yield self.method
 
     def accepted(self, method: Method, cache: Cache | None) -> None:
         """The server answered a request of this shape (valid or not: that is the
         re-ask loop's business)."""
-        if not (self.settled or self.forced):
+        if not self.settled:
             with self._lock:
                 self.settled = True
-                if cache is not None:
+                if cache is not None and not self.forced:
                     _store(cache).put(self._key(), {"method": method, "refused": self.refused})
         self._say()
 

@@ -47,17 +47,20 @@ def answer_for(schema: str, prompt: str) -> dict[str, Any]:
     if schema == "TimelineAnswer":
         return {
             "entries": [
-                {"evidence": [i], "text": re.sub(r"\s*\(x\d+ until [\d:]+\)$", "", t)[:150]}
+                {"evidence": [i], "text": re.sub(r"\s*\(x\d+ until [\d:]+\)$", "", t)[:100]}
                 for i, _k, t in cands[:10]
             ]
         }
-    if schema == "WhyAnswer":
-        step = int(m.group(1)) if (m := re.search(r"step (\d) of 5", prompt)) else 1
-        i, _k, text = ev[min(step - 1, len(ev) - 1)] if ev else (first, "", "evidence")
+    if schema == "WhysAnswer":
         return {
-            "question": f"Why did step {step} happen?",
-            "answer": f"Level {step}: {text[:200]}",
-            "evidence": [i],
+            "whys": [
+                {
+                    "question": f"Why did step {step} happen?",
+                    "answer": f"Level {step}: {text[:140]}",
+                    "evidence": [i],
+                }
+                for step, (i, _k, text) in enumerate(ev[:5], 1)
+            ]
         }
     if schema == "ActionsAnswer":
         return {
@@ -223,18 +226,27 @@ REFUSALS: dict[str, Fault] = {
 }
 
 
+def schema_name(req: dict[str, Any]) -> str:
+    """The section a request asks for: a tool call, OpenAI's json_schema, or
+    llama.cpp's json_object with a schema."""
+    tools = req.get("tools") or []
+    rf = req.get("response_format") or {}
+    if tools:
+        return str(tools[0]["function"]["name"])
+    return str(rf.get("json_schema", {}).get("name", "") or rf.get("schema", {}).get("title", ""))
+
+
 def _completion(req: dict[str, Any], f: Fault | None) -> dict[str, Any]:
     prompt = "\n".join(
         m["content"] if isinstance(m.get("content"), str) else json.dumps(m.get("content"))
         for m in req.get("messages", [])
     )
     tools = req.get("tools") or []
-    rf = req.get("response_format") or {}
-    schema = tools[0]["function"]["name"] if tools else rf.get("json_schema", {}).get("name", "")
-    if not schema and rf.get("type") == "json_object":
-        # json_object: the schema rides in response_format (llama-cpp-python) or in the prompt
+    schema = schema_name(req)
+    if not schema and (req.get("response_format") or {}).get("type") == "json_object":
+        # plain json_object: the schema rides in the prompt
         found = re.findall(r'"title": "(\w+Answer)"', prompt)
-        schema = (rf.get("schema") or {}).get("title") or (found[-1] if found else "")
+        schema = found[-1] if found else ""
     args = f.args if f and f.args is not None else answer_for(schema, prompt)
     text = f.content if f and f.content is not None else json.dumps(args)
     if tools:
@@ -285,13 +297,18 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 @contextmanager
 def fake_openai_server(
-    faults: list[Fault] | None = None, refuse: dict[str, Fault] | None = None
+    faults: list[Fault] | None = None,
+    refuse: dict[str, Fault] | None = None,
+    by_schema: dict[str, list[Fault]] | None = None,
 ) -> Iterator[FakeOpenAI]:
-    """``faults`` script the replies to accepted requests in order; ``refuse``
-    maps a request shape (``shape_of``) to the error a server answers it with,
-    every time, like a server that does not take that shape."""
+    """``faults`` script the replies to accepted requests in arrival order;
+    ``by_schema`` per section (sections may run concurrently, so arrival order
+    is not the section order); ``refuse`` maps a request shape (``shape_of``)
+    to the error a server answers it with, every time, like a server that does
+    not take that shape."""
     state = FakeOpenAI(url="", requests=[], faults=list(faults or []))
     refusals = dict(refuse or {})
+    per_schema = {k: list(v) for k, v in (by_schema or {}).items()}
     lock = threading.Lock()
 
     class Handler(QuietHandler):
@@ -307,7 +324,9 @@ def fake_openai_server(
                     {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}
                 )
                 refused = refusals.get(shape_of(req))
-                f = refused or (state.faults.pop(0) if state.faults else None)
+                mine = None if refused else per_schema.get(schema_name(req))
+                f = refused or (mine.pop(0) if mine else None)
+                f = f or (state.faults.pop(0) if state.faults and not refused else None)
             if f and self.delay_or_reset(f):
                 return
             if f and f.status != 200:

