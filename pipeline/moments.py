@@ -193,7 +193,7 @@ def keep_key_words(text: str, cited: list[EvidenceItem]) -> str:
         return text
     if all(w in have for w in specific[:4]) and got >= max(2, round(0.7 * len(need))):
         return text
-    return f"{text} — “{excerpt(source, _PREFER, 140)}”"
+    return f"{text} — “{excerpt(source, _PREFER, 170)}”"
 
 
 def _content(text: str) -> list[str]:
