@@ -138,6 +138,11 @@ def pleasantry(text: str) -> bool:
     return len(_WORD.findall(rest.lower())) < 3
 
 
+def specific_terms(text: str) -> list[str]:
+    """Identifiers, versions, code and numbers in a line, in order."""
+    return list(dict.fromkeys(t.strip("`") for t in _TECH.findall(_URL.sub(" ", text))))
+
+
 def specificity(text: str) -> float:
     """How concrete a line is: identifiers, versions, numbers, code (0..1.6)."""
     return 0.4 * min(4, len(set(_TECH.findall(text))))

@@ -248,8 +248,14 @@ def _timeline(
             text = _unescaped(e.text)
             # the moment the label describes sets the time; an id cited alongside
             # counts only for the same event (a small model pads its list)
-            main = max(cited, key=lambda c: (len(stems(text) & stems(c.text)), -id_order(c.id)))
-            same = [c for c in cited if abs(c.ts - main.ts) <= moments_mod.COVER_WINDOW]
+            words = stems(text)
+            main = max(cited, key=lambda c: (len(words & stems(c.text)), -id_order(c.id)))
+            same = [
+                c
+                for c in cited
+                if c is main
+                or (abs(c.ts - main.ts) <= moments_mod.COVER_WINDOW and words & stems(c.text))
+            ]
             out.append(
                 TimelineEntry(
                     ts=min(c.ts for c in same),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .causes import STRONG
-from .cues import KINDS, chat_score, clean, cut_words, excerpt, kinds, pleasantry
+from .cues import KINDS, chat_score, clean, cut_words, excerpt, kinds, pleasantry, specific_terms
 from .models import EvidenceItem, Facts, TimelineEntry
 from .verify import stems
 
@@ -184,12 +184,16 @@ def keep_key_words(text: str, cited: list[EvidenceItem]) -> str:
         return text
     source = " ".join(clean(c.text) for c in cited)
     have = stems(text)
-    need = list(dict.fromkeys(w[:5] for w in _content(source)))[:8]
+    # identifiers first (`test-pods`, v2.14.0, pool_size): the words a reader searches for
+    specific = [w for w in stems(" ".join(specific_terms(source))) if w in stems(source)]
+    need = list(dict.fromkeys([*specific, *(w[:5] for w in _content(source))]))[:8]
     got = sum(w in have for w in need)
     # nothing in common: a wrong label, left for the verifier to mark, not dressed up
-    if not need or got == 0 or got >= max(2, round(0.7 * len(need))):
+    if not need or got == 0:
         return text
-    return f"{text} — “{excerpt(source, _PREFER, 140)}”"
+    if all(w in have for w in specific[:4]) and got >= max(2, round(0.7 * len(need))):
+        return text
+    return f"{text} — “{excerpt(source, _PREFER, 170)}”"
 
 
 def _content(text: str) -> list[str]:
