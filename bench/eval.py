@@ -102,6 +102,12 @@ def timeline_recall(report: Report, refs: Sequence[dict[str, Any]]) -> tuple[int
     """(reference events matched one-to-one, reference events)."""
     ev, entries = {i.id: i for i in report.evidence}, report.draft.timeline
     edges = [[j for j, e in enumerate(entries) if matches(e, r, ev)] for r in refs]
+    return one_to_one(edges), len(refs)
+
+
+def one_to_one(edges: Sequence[Sequence[int]]) -> int:
+    """Reference events matched one-to-one (maximum bipartite matching by augmenting
+    paths): ``edges[r]`` are the entries that could stand for reference ``r``."""
     owner: dict[int, int] = {}  # entry index -> reference index
 
     def augment(r: int, seen: set[int]) -> bool:
@@ -113,7 +119,7 @@ def timeline_recall(report: Report, refs: Sequence[dict[str, Any]]) -> tuple[int
                     return True
         return False
 
-    return sum(augment(r, set()) for r in range(len(refs))), len(refs)
+    return sum(augment(r, set()) for r in range(len(edges)))
 
 
 def grounded(entry: TimelineEntry, evidence: dict[str, EvidenceItem]) -> bool:

@@ -32,7 +32,7 @@ import time
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +40,14 @@ from pipeline import api
 from pipeline.llm import ChatBackend, open_backend
 from pipeline.models import Event, Report, ReviewDecision
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling bench modules
+from eval import has_keyword, one_to_one, parse_ts  # noqa: E402  (the fixture eval's scoring)
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "real-incidents"
 WINDOW = timedelta(minutes=10)
 INVENTED = timedelta(seconds=60)
 PLACEHOLDER = "to be answered by the reviewer"
-
-
-def parse_ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def folders(names: Sequence[str] | None = None) -> list[Path]:
@@ -71,11 +70,6 @@ def options(t: dict[str, Any], cache_dir: Path | None = None) -> api.Options:
 
 def in_input(t: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in t["events"] if e.get("in_input")]
-
-
-def has_keyword(text: str, keywords: Sequence[str]) -> bool:
-    low = text.lower()
-    return any(k.lower() in low for k in keywords)
 
 
 def coverage(events: Sequence[Event], refs: Sequence[dict[str, Any]]) -> tuple[int, int]:
@@ -102,18 +96,7 @@ def timeline_recall(report: Report, refs: Sequence[dict[str, Any]]) -> tuple[int
         ]
         for r in refs
     ]
-    owner: dict[int, int] = {}
-
-    def augment(r: int, seen: set[int]) -> bool:
-        for j in edges[r]:
-            if j not in seen:
-                seen.add(j)
-                if j not in owner or augment(owner[j], seen):
-                    owner[j] = r
-                    return True
-        return False
-
-    return sum(augment(r, set()) for r in range(len(refs))), len(refs)
+    return one_to_one(edges), len(refs)
 
 
 def invented(report: Report, events: Sequence[Event]) -> int:
@@ -239,7 +222,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     names = args.incidents.split(",") if args.incidents else None
     if not args.backends:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from eval import available_backends  # the fixture eval's rule: offline, local if installed
 
         args.backends = ",".join(available_backends())
