@@ -105,10 +105,11 @@ def timeline_recall(report: Report, refs: Sequence[dict[str, Any]]) -> tuple[int
     return one_to_one(edges), len(refs)
 
 
-def one_to_one(edges: Sequence[Sequence[int]]) -> int:
+def one_to_one(edges: Sequence[Sequence[int]], owner: dict[int, int] | None = None) -> int:
     """Reference events matched one-to-one (maximum bipartite matching by augmenting
-    paths): ``edges[r]`` are the entries that could stand for reference ``r``."""
-    owner: dict[int, int] = {}  # entry index -> reference index
+    paths): ``edges[r]`` are the entries that could stand for reference ``r``.
+    ``owner`` (when given) receives the matching: entry index -> reference index."""
+    owner = {} if owner is None else owner
 
     def augment(r: int, seen: set[int]) -> bool:
         for j in edges[r]:

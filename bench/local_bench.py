@@ -93,19 +93,25 @@ def main() -> int:
         print("local backend not installed (pip install 'draft-incident[local]'): skipped")
         return 0
     inc = Path(args.incident)
-    paths = [str(p) for p in (inc / "alerts", inc / "chat", inc / "logs") if p.exists()] or [str(inc)]
+    paths = [str(p) for p in (inc / "alerts", inc / "chat", inc / "logs") if p.exists()] or [
+        str(inc)
+    ]
     load_before = os.getloadavg()
     normal = run_once(paths, defeat=False)
     load_after = os.getloadavg()
     print(f"local model: {normal['generated_by']}  incident: {inc.name}")
     # the machine is shared: a speed figure means little without the load it was measured under
-    print(f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
-          f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}")
+    print(
+        f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
+        f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}"
+    )
     print(f"{'section':<22}{'wall s':>8}{'in tok':>8}{'out tok':>8}{'tok/s':>7}")
     for row in normal["calls"]:
         rate = row["output_tokens"] / row["seconds"] if row["seconds"] else 0
         tag = row["tag"].split("|")[0]
-        print(f"{tag:<22}{row['seconds']:>8.1f}{row['input_tokens']:>8}{row['output_tokens']:>8}{rate:>7.1f}")
+        print(
+            f"{tag:<22}{row['seconds']:>8.1f}{row['input_tokens']:>8}{row['output_tokens']:>8}{rate:>7.1f}"
+        )
     print(
         f"{'total':<22}{normal['wall_s']:>8.1f}{normal['input_tokens']:>8}{normal['output_tokens']:>8}"
         f"{normal['tokens_per_s']:>7.1f}"
@@ -113,15 +119,23 @@ def main() -> int:
     print(f"target: complete report < 180 s -> {'MET' if normal['wall_s'] < 180 else 'MISSED'}")
     if normal["reread_after_first_s"] is not None:
         r = normal["reread_after_first_s"]
-        print(f"evidence re-read after the first section: {r} s (target < 30 s) -> {'MET' if r < 30 else 'MISSED'}")
+        print(
+            f"evidence re-read after the first section: {r} s (target < 30 s) -> {'MET' if r < 30 else 'MISSED'}"
+        )
     if normal["fallbacks"]:
         print("sections that fell back offline:", *normal["fallbacks"], sep="\n  ")
-    result: dict[str, Any] = {"normal": normal, "load_before": load_before, "load_after": load_after}
+    result: dict[str, Any] = {
+        "normal": normal,
+        "load_before": load_before,
+        "load_after": load_after,
+    }
     if not args.no_defeat:
         defeated = run_once(paths, defeat=True)
         ratio = defeated["model_s"] / normal["model_s"] if normal["model_s"] else 0
-        print(f"prefix cache defeated: {defeated['model_s']} s of model time vs {normal['model_s']} s "
-              f"-> reuse saves x{ratio:.2f}")
+        print(
+            f"prefix cache defeated: {defeated['model_s']} s of model time vs {normal['model_s']} s "
+            f"-> reuse saves x{ratio:.2f}"
+        )
         result["defeated"] = defeated
         result["reuse_ratio"] = round(ratio, 2)
     if args.json_out:

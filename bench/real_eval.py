@@ -31,7 +31,7 @@ import tempfile
 import time
 import zoneinfo
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from typing import Any
 from pipeline import api
 from pipeline.llm import ChatBackend, open_backend
 from pipeline.models import Event, Report, ReviewDecision
+from pipeline.render import render
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling bench modules
 from eval import has_keyword, one_to_one, parse_ts  # noqa: E402  (the fixture eval's scoring)
@@ -85,8 +86,11 @@ def speakers(events: Sequence[Event]) -> tuple[int, int]:
     return sum(bool((e.actor or "").strip()) for e in chat), len(chat)
 
 
-def timeline_recall(report: Report, refs: Sequence[dict[str, Any]]) -> tuple[int, int]:
-    """One-to-one matching (augmenting paths): one entry cannot stand for two events."""
+def timeline_recall(
+    report: Report, refs: Sequence[dict[str, Any]], missed: list[str] | None = None
+) -> tuple[int, int]:
+    """One-to-one matching (augmenting paths): one entry cannot stand for two events.
+    Reference events left unmatched are appended to ``missed`` (``utc text``)."""
     entries = report.draft.timeline
     edges = [
         [
@@ -96,7 +100,14 @@ def timeline_recall(report: Report, refs: Sequence[dict[str, Any]]) -> tuple[int
         ]
         for r in refs
     ]
-    return one_to_one(edges), len(refs)
+    owner: dict[int, int] = {}
+    matched = one_to_one(edges, owner)
+    if missed is not None:
+        won = set(owner.values())
+        missed.extend(
+            f"{r['utc'][11:16]} {r['text'][:70]}" for n, r in enumerate(refs) if n not in won
+        )
+    return matched, len(refs)
 
 
 def invented(report: Report, events: Sequence[Event]) -> int:
@@ -133,6 +144,7 @@ class RealRow:
     placeholder_whys: int = 0
     wall_s: float = 0.0
     error: str | None = None
+    missed: list[str] = field(default_factory=list)  # reference events no entry matched
 
     @property
     def root_cause_named(self) -> bool:
@@ -146,7 +158,9 @@ def approve(_draft: Any) -> ReviewDecision:
     return ReviewDecision(status="approved", approver="eval")
 
 
-def eval_incident(folder: Path, backend: ChatBackend, cache_dir: Path) -> RealRow:
+def eval_incident(
+    folder: Path, backend: ChatBackend, cache_dir: Path, reports: Path | None = None
+) -> RealRow:
     t = truth(folder)
     row = RealRow(folder.name, backend.name)
     refs = in_input(t)
@@ -164,7 +178,11 @@ def eval_incident(folder: Path, backend: ChatBackend, cache_dir: Path) -> RealRo
         row.error = f"{type(e).__name__}: {e}"[:300]
         row.refs = len(refs)
     else:
-        row.matched, _ = timeline_recall(report, refs)
+        row.matched, _ = timeline_recall(report, refs, row.missed)
+        if reports is not None:
+            reports.mkdir(parents=True, exist_ok=True)
+            kind = backend.name.split(":")[0]
+            (reports / f"{folder.name}-{kind}.md").write_text(render(report), encoding="utf-8")
         row.entries = len(report.draft.timeline)
         row.invented = invented(report, events)
         row.rc_found, row.rc_keywords = root_cause(report, t.get("root_cause_keywords", []))
@@ -173,13 +191,18 @@ def eval_incident(folder: Path, backend: ChatBackend, cache_dir: Path) -> RealRo
     return row
 
 
-def run(backends: Sequence[str], names: Sequence[str] | None, cache_dir: Path) -> list[RealRow]:
+def run(
+    backends: Sequence[str],
+    names: Sequence[str] | None,
+    cache_dir: Path,
+    reports: Path | None = None,
+) -> list[RealRow]:
     rows: list[RealRow] = []
     for name in backends:
         with open_backend(name) as backend:
             for folder in folders(names):
                 print(f"    {folder.name} with {backend.name} ...", file=sys.stderr, flush=True)
-                rows.append(eval_incident(folder, backend, cache_dir))
+                rows.append(eval_incident(folder, backend, cache_dir, reports))
     return rows
 
 
@@ -215,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--backends", help="offline,local,openai (default: all available)")
     ap.add_argument("--incidents", help="comma-separated folder names (default: all)")
     ap.add_argument("--json-out", type=Path, default=ROOT / "out" / "real-eval-results.json")
+    ap.add_argument("--reports", type=Path, help="write each drafted report here (Markdown)")
     ap.add_argument("--cache", type=Path, help="LLM answer cache dir (default: a fresh temp dir)")
     args = ap.parse_args(argv)
     if not folders():
@@ -226,12 +250,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         args.backends = ",".join(available_backends())
     with tempfile.TemporaryDirectory(prefix="draft-incident-real-eval-") as tmp:
-        rows = run(args.backends.split(","), names, args.cache or Path(tmp))
+        rows = run(args.backends.split(","), names, args.cache or Path(tmp), args.reports)
     print_table(rows)
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps([r.as_dict() for r in rows], indent=2) + "\n")
     print(f"wrote {args.json_out}")
-    bad = [f"{r.incident}/{r.backend}: {r.invented} invented timestamp(s)" for r in rows if r.invented]
+    bad = [
+        f"{r.incident}/{r.backend}: {r.invented} invented timestamp(s)" for r in rows if r.invented
+    ]
     for b in bad:
         print(f"INVARIANT: {b}", file=sys.stderr)
     return 1 if bad else 0

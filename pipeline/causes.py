@@ -33,7 +33,13 @@ STRONG = re.compile(
     r"pointing (?:at|to)|ran out of|running out of|out of (?:memory|disk|space)|exhaust\w*|"
     r"expired|expiry|typo|misconfigur\w*|regression|introduced|falsely|false positive|"
     r"broken by|broke\b|led to|result(?:ed|s)? in|triggered by|"
-    r"the (?:problem|issue|bug) (?:is|was))\b",
+    r"the (?:problem|issue|bug) (?:is|was)|false(?:ly)? (?:positive|alarm|flag\w*|detect\w*))\b",
+    re.I,
+)
+# a verdict on what it was not ("not malware", "found no issue"): it backs a cause up
+VERDICT = re.compile(
+    r"\b((?:no|not) (?:malware|a virus|a threat|infected|compromised)|"
+    r"(?:found|saw|detected) no (?:issues?|problems?|threats?|malware))\b",
     re.I,
 )
 # words that often carry a cause without saying so
@@ -45,7 +51,10 @@ MEDIUM = re.compile(
     r"optional|all-time|no where|full (?:table )?scan|seq scan|only touched|changed?)\b",
     re.I,
 )
-CONFIRMED = re.compile(r"\b(verified|confirmed|turns out|turned out|root cause|found (?:that|out))\b", re.I)
+CONFIRMED = re.compile(
+    r"\b(verified|confirmed|turns out|turned out|root cause|found (?:that|out)|determin\w*)\b",
+    re.I,
+)
 HEDGE = re.compile(
     r"\b(i think|i guess|i'?d guess|maybe|perhaps|probably|might|my money is on|suspect|"
     r"possibly|not sure|unclear)\b",
@@ -68,6 +77,7 @@ _LOG_CUE = re.compile(
 CONTEXT_GAP = timedelta(minutes=3)
 MAX_LOG_CAUSES = 3  # error lines are evidence of the cause; people's explanations come first
 BEFORE_FAILURE = timedelta(minutes=30)
+MIN_SCORE = 1.5
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ class Cause:
 
     @property
     def quote(self) -> str:
-        return excerpt(self.text, STRONG, 200)
+        return excerpt(self.text, STRONG, 240)
 
 
 def _human(it: EvidenceItem) -> bool:
@@ -99,9 +109,10 @@ def _chat_score(text: str) -> float:
         return 0.0
     strong = len(STRONG.findall(text))
     medium = len(MEDIUM.findall(text))
-    if not strong and medium < 2:
+    verdict = 2.0 if VERDICT.search(text) else 0.0
+    if not strong and not verdict and medium < 2:
         return 0.0
-    s = 3.0 * min(strong, 2) + 1.0 * min(medium, 3) + specificity(text)
+    s = 3.0 * min(strong, 2) + verdict + 1.0 * min(medium, 3) + specificity(text)
     if CONFIRMED.search(text):
         s += 1.0
     if HEDGE.search(text):
@@ -150,13 +161,19 @@ def collect(items: list[EvidenceItem], facts: Facts, *, limit: int = 8) -> list[
             continue
         ids, text = _with_context(it, items, n) if _human(it) else ([it.id], clean(it.text))
         if len(ids) > 1:
-            score = max(score, _chat_score(text))  # the line it continues says what it is about
+            if is_question(by_id[ids[0]].text):
+                # "did I test the right thing? Because ..." explains a question, not a failure
+                score *= 0.3
+            else:
+                score = max(score, _chat_score(text))  # the line it continues says what it is about
         found.append(Cause(tuple(ids), text, it.actor, score, bool(HEDGE.search(text))))
     found.sort(key=lambda c: -c.score)
+    # weak statements ("because I didn't have the ID numbers") only when nothing better exists
+    found = [c for c in found if c.score >= MIN_SCORE] or found[:2]
     kept: list[Cause] = []
     logs = 0
     for c in found:
-        if any(similar(c.text, k.text) > 0.6 or set(c.ids) & set(k.ids) for k in kept):
+        if any(_same(c.text, k.text) or set(c.ids) & set(k.ids) for k in kept):
             continue
         is_log = c.actor is None and by_id[c.ids[0]].kind == "log"
         if is_log and logs >= MAX_LOG_CAUSES:
@@ -166,6 +183,20 @@ def collect(items: list[EvidenceItem], facts: Facts, *, limit: int = 8) -> list[
         if len(kept) >= limit:
             break
     return kept
+
+
+_WORDS = re.compile(r"[a-z][a-z0-9_']*")
+SAME_RUN = 5  # words in a row two statements share when they say the same thing
+
+
+def _same(a: str, b: str) -> bool:
+    """Two statements of one thing: mostly the same words, or the same message
+    logged by two components ("canceling statement due to statement timeout")."""
+    if similar(a, b) > 0.6:
+        return True
+    wa, wb = _WORDS.findall(a.lower()), _WORDS.findall(b.lower())
+    runs = {tuple(wa[i : i + SAME_RUN]) for i in range(len(wa) - SAME_RUN + 1)}
+    return any(tuple(wb[i : i + SAME_RUN]) in runs for i in range(len(wb) - SAME_RUN + 1))
 
 
 def chain(causes: list[Cause], n: int = 5) -> list[Cause]:

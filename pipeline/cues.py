@@ -106,6 +106,7 @@ _TECH = re.compile(
 )
 _URL = re.compile(r"https?://\S+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_CLAUSES = re.compile(r"(?<=[,;])\s+|\s+:[\w+-]+:\s*|\s+(?=(?:and|but|so|which|because) )")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -187,7 +188,13 @@ def excerpt(text: str, prefer: re.Pattern[str] | None = None, limit: int = 180) 
     t = clean(text)
     if len(t) <= limit:
         return t
-    parts = [p for p in _SENTENCE.split(t) if p.strip()]
+    parts = [
+        c
+        for p in _SENTENCE.split(t)
+        # a run-on chat line is one "sentence": its clauses are the units then
+        for c in (_CLAUSES.split(p) if len(p) > limit else [p])
+        if c.strip()
+    ]
 
     def worth(p: str) -> float:
         hit = 3.0 if prefer is not None and prefer.search(p) else 0.0

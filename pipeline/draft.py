@@ -43,6 +43,7 @@ SECTIONS = ("summary", "timeline", "whys", "actions", "reflexion")  # in the rep
 # output bounds per section: a small CPU model writes ~10 tokens/s
 MAX_TOKENS = {"summary": 260, "timeline": 560, "whys": 420, "actions": 300, "reflexion": 200}
 REPEAT = 0.7  # word overlap above which a why repeats an earlier one
+PINNED_CAUSES = 3  # chat lines stating the cause the timeline always keeps
 MUST_CITE = 3  # the best causal statements every whys chain rests on
 _PLACEHOLDER = re.compile(r"<[a-z][a-z ]+>")
 
@@ -260,7 +261,8 @@ def _timeline(
                 TimelineEntry(
                     ts=min(c.ts for c in same),
                     text=moments_mod.keep_key_words(text, [main]),
-                    evidence=[c.id for c in same],
+                    # the moment the label describes first: ``moments.covered`` reads it so
+                    evidence=[main.id, *(c.id for c in same if c is not main)],
                 )
             )
         return moments_mod.floor(out, moments)
@@ -385,12 +387,18 @@ def draft(
     similar: str = "",
     progress: Progress | None = None,
 ) -> Draft:
-    moments = moments_mod.select(evidence.items, facts)
     causes = causes_mod.collect(evidence.items, facts)
+    # where people state the cause is a moment of the story, however plainly said
+    kind = {it.id: it.kind for it in evidence.items}
+    stated = [c.ids[-1] for c in causes if kind[c.ids[-1]] in ("message", "notes")][:PINNED_CAUSES]
+    moments = moments_mod.select(evidence.items, facts, causes=stated)
     shown = {m.item.id for m in moments} | {i for c in causes for i in c.ids}
     shown |= {i for f in (facts.start, facts.detected, facts.resolved) for i in f.evidence}
     sec = Section(evidence, facts, backend, cache, similar, shown=shown)
-    symptom = offline.offline_header(facts, moments, causes, None).title
+    symptom = (
+        offline.symptom(facts, moments)
+        or offline.offline_header(facts, moments, causes, None).title
+    )
     # the whys chain first, alone: actions and the lesson read it, and an endpoint's
     # first call finds its structured-output method; then everything else at once
     whys = _whys(sec, causes, symptom, progress)

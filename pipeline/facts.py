@@ -131,7 +131,9 @@ def compute(evidence: Evidence) -> Facts:
         detected = next((i for i in humans if _reports_symptom(i.text)), None)
         detect_formula = "first chat message reporting a symptom (no alert fired)"
     if detected is None and not humans:
-        errors = [i for i in items if i.kind == "log" and (i.severity or "").lower() in ERROR_LEVELS]
+        errors = [
+            i for i in items if i.kind == "log" and (i.severity or "").lower() in ERROR_LEVELS
+        ]
         # background errors predate the incident: the spike is among the most salient
         top = max((i.salience for i in errors), default=0.0)
         detected = next((i for i in errors if i.salience >= top - 10), None)

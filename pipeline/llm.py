@@ -360,7 +360,9 @@ def structured_call(
         started = time.monotonic()
         try:
             with neg.attempt() as method:
-                call = _in_this_thread(structured.bind(_bounded(backend, max_tokens), schema, method))
+                call = _in_this_thread(
+                    structured.bind(_bounded(backend, max_tokens), schema, method)
+                )
                 try:
                     out: Any = retrying(call, structured.with_format_hint(convo, schema, method))
                 except Exception as e:

@@ -10,6 +10,7 @@ merge and order them, but ``floor`` puts back any pinned moment it dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -129,11 +130,25 @@ def _score(it: EvidenceItem, pinned_by_fact: dict[str, str]) -> tuple[float, str
     return s, kind, kind in _DECISIVE and s >= PIN_SCORE
 
 
-def select(items: list[EvidenceItem], facts: Facts, *, limit: int | None = None) -> list[Moment]:
+def select(
+    items: list[EvidenceItem],
+    facts: Facts,
+    *,
+    limit: int | None = None,
+    causes: Collection[str] = (),
+) -> list[Moment]:
     """Pinned moments first, then the best line of each part of the story, then
-    the most telling others."""
+    the most telling others. ``causes``: ids of lines where someone states the
+    cause (``causes.collect``), pinned as such."""
     by_fact = _fact_ids(facts)
-    scored = [Moment(it, k, s, p) for it in items for s, k, p in [_score(it, by_fact)] if s > 0]
+    scored = [
+        Moment(it, "cause", max(s, PIN_SCORE), True)
+        if it.id in causes and s < 100
+        else Moment(it, k, s, p)
+        for it in items
+        for s, k, p in [_score(it, by_fact)]
+        if s > 0 or it.id in causes
+    ]
     if limit is None:
         limit = min(LONG_MOMENTS, max(MAX_MOMENTS, len(scored) // 5))
     opening = next((m for m in scored if m.item.kind in ("message", "notes")), None)
@@ -171,10 +186,22 @@ def _crowd(m: Moment, chosen: list[Moment]) -> int:
 
 
 def covered(moment: Moment, entries: list[TimelineEntry]) -> bool:
-    """An entry cites the moment and sits close enough to it to stand for it."""
-    return any(
-        moment.item.id in e.evidence and abs(e.ts - moment.item.ts) <= COVER_WINDOW for e in entries
-    )
+    """An entry cites the moment, sits close enough to stand for it, and says it:
+    its words are in the entry (a model that merges "Microsoft said not malware"
+    into "proposed closing", or labels it "lmao", has dropped it)."""
+    own = set(_content(moment.item.text))
+    for e in entries:
+        if moment.item.id not in e.evidence or abs(e.ts - moment.item.ts) > COVER_WINDOW:
+            continue
+        if not own:
+            return True
+        # the moment is the entry's own: one shared word shows it is about it (a label with
+        # none is the model's mistake, left for the verifier to mark, and not a cover)
+        said = {w[:5] for w in _content(e.text)}
+        need = 1 if e.evidence[0] == moment.item.id else min(2, len(own))
+        if len({w[:5] for w in own} & said) >= need:
+            return True
+    return False
 
 
 def keep_key_words(text: str, cited: list[EvidenceItem]) -> str:

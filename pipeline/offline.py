@@ -43,6 +43,11 @@ def _strip_filler(text: str) -> str:
     return t[:1].upper() + t[1:]
 
 
+_DANGLING = re.compile(
+    r"(?:\s+(?:the|a|an|of|to|for|and|or|by|in|on|at|with|from|caused|due|because|its|their|"
+    r"our|his|her|just|was|were|is|are))+$",
+    re.I,
+)
 _CLAUSE = re.compile(r",? (?:and|which|because|so|but|though) |; | — | - ")
 
 
@@ -54,7 +59,10 @@ def cut_title(title: str) -> str:
         head = _CLAUSE.split(t, maxsplit=1)[0]
         if 25 <= len(head) <= MAX_TITLE:
             t = head
-    return cut_words(t, MAX_TITLE, ellipsis="").rstrip(" ,;:.-") or "Incident"
+    cut = cut_words(t, MAX_TITLE, ellipsis="").rstrip(" ,;:.-")
+    if cut != t:  # a title cut short must not end on "the", "of", "caused by"
+        cut = _DANGLING.sub("", cut).rstrip(" ,;:.-")
+    return cut or "Incident"
 
 
 def no_pleasantries(text: str) -> str:
@@ -125,6 +133,17 @@ def _last_finding(moments: list[Moment], facts: Facts) -> EvidenceItem | None:
 def duration(facts: Facts) -> str | None:
     ttr = facts.time_to_resolve.minutes
     return minutes(ttr) if ttr is not None else None
+
+
+def symptom(facts: Facts, moments: list[Moment]) -> str | None:
+    """What went wrong, as the whys chain starts from it: the alert that fired,
+    else what chat first reported as broken (never a cause: the chain asks for it)."""
+    alert = _main_alert(facts)
+    if alert:
+        where = facts.services[0] if facts.services else None
+        return f"{alert} on {where}" if where else alert
+    symptoms = _symptom_items(moments)
+    return _strip_filler(excerpt(symptoms[0].text, None, 120)) if symptoms else None
 
 
 def offline_header(

@@ -83,7 +83,9 @@ def footer(d: Draft, tool: str) -> str:
     )
 
 
-_OFFLINE = re.compile(r"^Drafted offline by (?P<tool>\S+ \S+)(?: \((?P<gen>.+?) drafted no section: (?P<why>.*)\))?$")
+_OFFLINE = re.compile(
+    r"^Drafted offline by (?P<tool>\S+ \S+)(?: \((?P<gen>.+?) drafted no section: (?P<why>.*)\))?$"
+)
 _BY = re.compile(r"^Drafted by (?P<tool>\S+ \S+) with (?P<rest>.*)$")
 _LABEL = re.compile(
     r"^(?P<by>.+?)(?: \(structured output: (?P<method>[\w-]+)\))?(?P<edited>, edited by reviewer)?$"
@@ -106,10 +108,14 @@ def parse_footer(line: str) -> tuple[str, str, list[SectionSource]] | None:
         if not m["gen"]:
             return m["tool"], "offline", [SectionSource(section="draft", by="offline")]
         reasons = m["why"].split("; ")
-        return m["tool"], m["gen"], [
-            SectionSource(section=f"section {n}", by=f"offline fallback: {r}")
-            for n, r in enumerate(reasons, 1)
-        ]
+        return (
+            m["tool"],
+            m["gen"],
+            [
+                SectionSource(section=f"section {n}", by=f"offline fallback: {r}")
+                for n, r in enumerate(reasons, 1)
+            ],
+        )
     if not (m := _BY.match(line)):
         return None
     rest = m["rest"]

@@ -34,7 +34,9 @@ def test_offline_writes_report_with_every_heading(tmp_path: Path) -> None:
     assert line.startswith("error: ") and "cannot be approved" in line and "Traceback" not in err
     assert not (tmp_path / "out").exists()
     # ... unless it may be written pending instead
-    code, out, err = offline(tmp_path, "--approve-reflexion", "--approver", "me", "--reflexion", "pending")
+    code, out, err = offline(
+        tmp_path, "--approve-reflexion", "--approver", "me", "--reflexion", "pending"
+    )
     assert code == 0, err
     path = Path(out.strip())
     assert path.name == "2026-02-08-highlatency-on-api-gateway.md"

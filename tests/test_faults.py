@@ -298,7 +298,9 @@ def test_review_edit_survives_an_interrupt(tmp_path: Path) -> None:
     def write_lesson(doc: str) -> str:
         lines = doc.splitlines()
         for key, value in lesson.items():
-            lines = [f"- **{key}:** {value}" if ln.startswith(f"- **{key}:**") else ln for ln in lines]
+            lines = [
+                f"- **{key}:** {value}" if ln.startswith(f"- **{key}:**") else ln for ln in lines
+            ]
         return "\n".join(lines)
 
     def answers(*said: str) -> terminal.Ask:
@@ -314,7 +316,9 @@ def test_review_edit_survives_an_interrupt(tmp_path: Path) -> None:
 
     s1 = _offline_session(out)
     with pytest.raises(_Interrupted):
-        terminal.review(s1, console=console, cache=cache, ask=answers("e", "lesson"), edit=write_lesson)
+        terminal.review(
+            s1, console=console, cache=cache, ask=answers("e", "lesson"), edit=write_lesson
+        )
     assert s1.report.draft.reflexion.lesson == lesson["Lesson"]
     assert s1.written is None and not out.exists()
 

@@ -41,7 +41,17 @@ def test_incident_folder_reads_without_warning(folder: Path) -> None:
 
 def test_demo_run_prints_no_warning() -> None:
     r = CliRunner().invoke(
-        main, ["--from-logs", str(DEMO), "--llm", "offline", "--dry-run", *APPROVE, "--reflexion", "pending"]
+        main,
+        [
+            "--from-logs",
+            str(DEMO),
+            "--llm",
+            "offline",
+            "--dry-run",
+            *APPROVE,
+            "--reflexion",
+            "pending",
+        ],
     )
     assert r.exit_code == 0, r.output
     assert "warning" not in r.stderr.lower() and "ignored" not in r.stderr

@@ -53,7 +53,10 @@ def test_editor_document_round_trips_and_applies(tmp_path: Path) -> None:
         ),
         (lambda t: t.replace("### Long Term", "### Someday"), "unknown heading '### Someday'"),
         (lambda t: t + "\n## Notes\n\nmine\n", "unexpected heading '## Notes'"),
-        (lambda t: re.sub(r"^1\. \*\*(.*?)\*\*", r"1. \1", t, count=1, flags=re.M), "why 1: expected"),
+        (
+            lambda t: re.sub(r"^1\. \*\*(.*?)\*\*", r"1. \1", t, count=1, flags=re.M),
+            "why 1: expected",
+        ),
     ],
 )
 def test_broken_editor_documents_name_the_problem(
@@ -238,8 +241,12 @@ def test_the_footer_reads_back_to_the_same_line(
     from pipeline.models import SectionSource
     from pipeline.provenance import footer, parse_footer
 
-    prov = [SectionSource(section=s, by=b, method=m, edited_by_reviewer=e) for s, b, m, e in sections]
-    d = live_session(tmp_path).report.draft.model_copy(update={"generated_by": gen, "provenance": prov})
+    prov = [
+        SectionSource(section=s, by=b, method=m, edited_by_reviewer=e) for s, b, m, e in sections
+    ]
+    d = live_session(tmp_path).report.draft.model_copy(
+        update={"generated_by": gen, "provenance": prov}
+    )
     line = footer(d, "draft-incident 0.1.0")
     parsed = parse_footer(line)
     assert parsed is not None

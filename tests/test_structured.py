@@ -88,7 +88,11 @@ def test_negotiation_finds_the_method_and_never_resends_a_refused_shape(
     refuse, want = SERVERS[name]
     jpath = tmp_path / "r.json"
     with fakes.fake_openai_server(refuse=refuse) as srv:
-        code, stdout, err = run(openai_args(srv.url, tmp_path / "out", "--json-out", str(jpath), "--reflexion", "pending"))
+        code, stdout, err = run(
+            openai_args(
+                srv.url, tmp_path / "out", "--json-out", str(jpath), "--reflexion", "pending"
+            )
+        )
         shapes = srv.shapes()
     assert code == 0, err
     refused = [m for m in structured.ORDER if m in refuse]
@@ -125,7 +129,11 @@ def test_endpoint_refusing_everything_drafts_offline_and_says_so(tmp_path: Path)
     refuse = {m: R["json_schema_400"] for m in structured.ORDER}
     jpath = tmp_path / "r.json"
     with fakes.fake_openai_server(refuse=refuse) as srv:
-        code, stdout, err = run(openai_args(srv.url, tmp_path / "out", "--json-out", str(jpath), "--reflexion", "pending"))
+        code, stdout, err = run(
+            openai_args(
+                srv.url, tmp_path / "out", "--json-out", str(jpath), "--reflexion", "pending"
+            )
+        )
         sent = len(srv.requests)
     assert code == 0, err
     assert sent == len(structured.ORDER)  # one probe per method, then no more requests
@@ -186,8 +194,12 @@ def test_a_forced_method_the_server_refuses_is_not_negotiated_away(tmp_path: Pat
     with fakes.fake_openai_server(refuse={"json_schema": R["json_schema_500"]}) as srv:
         code, stdout, err = run(
             openai_args(
-                srv.url, tmp_path / "out", "--structured-output", "json_schema",
-                "--reflexion", "pending",
+                srv.url,
+                tmp_path / "out",
+                "--structured-output",
+                "json_schema",
+                "--reflexion",
+                "pending",
             )
         )
         shapes = srv.shapes()
