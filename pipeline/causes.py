@@ -118,7 +118,7 @@ def _chat_score(text: str) -> float:
     if HEDGE.search(text):
         s -= 0.8
     if _PERSONAL.search(text):
-        s *= 0.5
+        s *= 0.3
     if is_question(text):
         s *= 0.3
     if len(text.split()) < 5:

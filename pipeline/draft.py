@@ -31,7 +31,14 @@ from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
 from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
 from .provenance import Sources
-from .schemas import ActionsAnswer, ReflexionAnswer, SummaryAnswer, WhyStep, for_pack
+from .schemas import (
+    ActionsAnswer,
+    ReflexionAnswer,
+    SummaryAnswer,
+    WhyAnswerStep,
+    WhyStep,
+    for_pack,
+)
 from .slug import slugify
 from .verify import stems
 
@@ -288,15 +295,18 @@ def _whys(
 
     def call() -> list[WhyStep]:
         ans = sec.ask(sec.schemas.whys, "whys", task, check)
-        steps = _good_steps(ans.whys, sec.ids)
+        steps = _good_steps(ans.whys, sec.ids, symptom)
         return _fill(steps, causes, symptom)
 
     return sec.run("whys", call, lambda: fallback, progress)
 
 
-def _good_steps(steps: Sequence[WhyStep], ids: dict[str, EvidenceItem]) -> list[WhyStep]:
+def _good_steps(
+    steps: Sequence[WhyAnswerStep], ids: dict[str, EvidenceItem], symptom: str = ""
+) -> list[WhyStep]:
     """Steps with an answer that does not repeat an earlier one; an answer that
-    paraphrased away what its statement says gets the statement's words back."""
+    paraphrased away what its statement says gets the statement's words back.
+    Code writes each question from the answer before it (the symptom for the first)."""
     kept: list[WhyStep] = []
     said: list[str] = []
     for s in steps:
@@ -306,9 +316,10 @@ def _good_steps(steps: Sequence[WhyStep], ids: dict[str, EvidenceItem]) -> list[
         said.append(s.answer)
         cited = [ids[i] for i in s.evidence if i in ids]
         answer = moments_mod.keep_key_words(s.answer, cited)
-        question = s.question
+        question = getattr(s, "question", "")
         if _PLACEHOLDER.search(question) or not question.strip():
-            question = f"What caused “{cut_words(kept[-1].answer, 70)}”?" if kept else "Why?"
+            about = kept[-1].answer.replace(offline.QUOTE_MARK, "") if kept else symptom
+            question = f"What caused “{cut_words(about.strip(' “”'), 70)}”?" if about else "Why?"
         kept.append(
             WhyStep.model_construct(question=question, answer=answer, evidence=list(s.evidence))
         )
@@ -402,7 +413,12 @@ def draft(
     # the whys chain first, alone: actions and the lesson read it, and an endpoint's
     # first call finds its structured-output method; then everything else at once
     whys = _whys(sec, causes, symptom, progress)
-    why_text = "\n".join(f"{i}. {w.question} {w.answer}" for i, w in enumerate(whys, 1))
+    # the answers carry the chain; the questions only restate the previous answer
+    # (half the tokens a CPU model re-reads for two sections)
+    why_text = "\n".join(
+        f"{i}. {cut_words(w.answer.replace(offline.QUOTE_MARK, ''), 160)}"
+        for i, w in enumerate(whys, 1)
+    )
     header, timeline, acts, refl = together(
         backend,
         [

@@ -36,8 +36,42 @@ _RESOLVED = re.compile(
     re.I,
 )
 _ACTION_HINT = re.compile(
-    r"\b(we should|todo|to-do|follow[- ]?up|action item|let'?s make sure)\b", re.I
+    r"\b(we should|we (?:need|ought) to|todo|to-do|follow[- ]?ups?|action items?|"
+    r"let'?s make sure|going forward|next time|in the future|"
+    r"would have (?:let|helped|caught|prevented|avoided)|should have|start working on)\b",
+    re.I,
 )
+# "how can we do better? some thoughts:" then "a) ...", "b) ...": a list of proposals
+_HINT_LIST_OPENER = re.compile(
+    r"\b(do better|improve\w*|follow[- ]?ups?|action items?|lessons?|ideas|thoughts|proposals?)\b.*[:?]\s*$",
+    re.I,
+)
+_LIST_ITEM = re.compile(r"^\s*(?:[a-z0-9][).]|[-*•])\s+\S", re.I)
+HINT_LIST_WINDOW = timedelta(minutes=10)
+
+
+def action_hints(items: list[EvidenceItem], limit: int = 12) -> list[tuple[str, str]]:
+    """Follow-ups people proposed: cue phrases, and the items of a list that
+    follows "how can we do better? some thoughts:"."""
+    out: list[tuple[str, str]] = []
+    opened: EvidenceItem | None = None
+    for i in items:
+        if not _human(i):
+            continue
+        text = i.text.strip()
+        if _HINT_LIST_OPENER.search(text):
+            opened = i
+        in_list = (
+            opened is not None
+            and i is not opened
+            and i.ts - opened.ts <= HINT_LIST_WINDOW
+            and _LIST_ITEM.match(text)
+        )
+        if in_list or _ACTION_HINT.search(text):
+            out.append((i.id, text))
+    return out[:limit]
+
+
 SYMPTOM_LOOKBACK = timedelta(minutes=60)
 NOISE_GAP = timedelta(hours=6)
 _HEARTBEAT = re.compile(r"watchdog|dead ?mans? ?switch|heartbeat|infoinhibitor", re.I)
@@ -234,9 +268,7 @@ def compute(evidence: Evidence) -> Facts:
         status="Resolved" if resolved_item else "Ongoing",
         lead=lead,
         artifacts=links[:20],
-        action_hints=[(i.id, i.text) for i in items if _human(i) and _ACTION_HINT.search(i.text)][
-            :12
-        ],
+        action_hints=action_hints(items),
     )
 
 

@@ -399,6 +399,8 @@ class LocalServer:
             # The server defaults logits_all to true: an n_ctx x 152k-vocab float
             # buffer (~5 GB at 8k ctx) and slower prompt eval; we never need logprobs.
             "--logits_all", "false",
+            # flash attention: ~5% faster prompt reading on CPU, same answers
+            "--flash_attn", "true",
             # Identical leading tokens reuse the KV cache without any flag; the RAM
             # cache also keeps snapshots so alternating prompts keep their prefixes.
             "--cache", "true",

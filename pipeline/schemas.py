@@ -75,13 +75,9 @@ class TimelineAnswer(_Answer):
     )
 
 
-class WhyStep(_Answer):
-    """One step of a five-whys root-cause analysis."""
+class WhyAnswerStep(_Answer):
+    """One step of a five-whys root-cause analysis: the cause of the step before."""
 
-    question: str = Field(
-        max_length=90,
-        description="The 'Why ...?' question, asking why the previous answer happened.",
-    )
     answer: str = Field(
         max_length=160,
         description="The cause one level deeper than the previous answer, as a plain "
@@ -95,10 +91,21 @@ class WhyStep(_Answer):
     )
 
 
+class WhyStep(WhyAnswerStep):
+    """A step as the report shows it: code writes the question from the previous
+    answer (a model that only answers writes half the tokens)."""
+
+    question: str = Field(
+        default="",
+        max_length=90,
+        description="The 'Why ...?' question, asking why the previous answer happened.",
+    )
+
+
 class WhysAnswer(_Answer):
     """A five-whys chain from the symptom down to the root cause."""
 
-    whys: list[WhyStep] = Field(
+    whys: list[WhyAnswerStep] = Field(
         min_length=1,
         max_length=5,
         description="Up to five steps; each explains the answer of the step before it.",
@@ -205,7 +212,7 @@ def for_pack(ids: Sequence[str]) -> Pack:
     id_type: Any = Literal.__getitem__(tuple(dict.fromkeys(ids))) if ids else str
     known = frozenset(ids)
     item = _with_ids(TimelineItem, id_type, known)
-    step = _with_ids(WhyStep, id_type, known)
+    step = _with_ids(WhyAnswerStep, id_type, known)
     action = _with_ids(ActionItem, id_type, known)
     return Pack(
         summary=SummaryAnswer,

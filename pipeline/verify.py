@@ -129,7 +129,8 @@ def _whys(whys: list[Why], ids: dict[str, EvidenceItem]) -> list[Why]:
     out = []
     for w in whys:
         cited = [ids[i] for i in w.evidence if i in ids]
-        ok = bool(cited) and supported(w.answer + " " + w.question, cited)
+        # the answer is the claim; the question restates the symptom or the step before
+        ok = bool(cited) and supported(w.answer, cited)
         out.append(w.model_copy(update={"evidence": [c.id for c in cited], "hypothesis": not ok}))
     return out
 

@@ -319,3 +319,95 @@ def test_padded_citations_do_not_move_a_moment_in_time() -> None:
     entry = next(e for e in d.timeline if e.text.startswith("Ana closed"))
     assert entry.evidence == ["E11"] and entry.ts == CHAT[10].ts  # not the deploy at 09:00
     assert any(e.evidence == ["E1"] for e in d.timeline)  # the deploy keeps its own entry
+
+
+def test_verdicts_back_a_cause_and_questions_do_not_explain_failures() -> None:
+    chat = [
+        _msg(
+            1, 0, "gus", "Defender quarantined `gen_snapshot.exe` after unpacking windows-x64.zip"
+        ),
+        _msg(
+            2, 10, "gus", "I submitted it at normal priority because I didn't have the ID numbers"
+        ),
+        _msg(
+            3,
+            20,
+            "gus",
+            "My money is on Defender falsely flagging the file, and them updating definitions",
+        ),
+        _msg(4, 30, "gus", "so did I test the right thing?"),
+        _msg(5, 31, "gus", "Because this was the original artifact we found the problem in"),
+        _msg(
+            6,
+            90,
+            "gus",
+            'both the automated "No malware detected" and the analyst "Not malware" verdict',
+        ),
+    ]
+    found = causes.collect(chat, compute(_evidence(chat)))
+    ids = [c.ids for c in found]
+    assert found[0].ids == ("E3",)  # the stated cause leads
+    assert ("E6",) in ids  # the verdict backs it up
+    # why someone did something, and a "because" answering one's own question, are not causes
+    assert all("E2" not in i and "E5" not in i for i in ids)
+
+
+def test_one_message_logged_by_two_components_is_one_statement() -> None:
+    logs = [
+        _msg(
+            1,
+            0,
+            "",
+            "UTC [4453] app@orders ERROR: canceling statement due to statement timeout",
+            "log",
+        ),
+        _msg(
+            2,
+            1,
+            "",
+            "orders-service pq: canceling statement due to statement timeout (SQLSTATE 57014)",
+            "log",
+        ),
+        _msg(3, 2, "", "orders-service db pool exhausted max=40 waiting=64", "log"),
+    ]
+    found = causes.collect(logs, compute(_evidence(logs)))
+    assert sum("canceling statement" in c.text for c in found) == 1
+    assert any("pool exhausted" in c.text for c in found)
+
+
+def test_stated_causes_are_pinned_and_merges_do_not_hide_a_moment() -> None:
+    ev = _evidence(CHAT)
+    facts = compute(ev)
+    chosen = moments.select(ev.items, facts, causes=["E8"])
+    pinned = next(m for m in chosen if m.item.id == "E8")
+    assert pinned.pinned and pinned.kind == "cause"
+    # a model entry that cites E7 and E9 together but only speaks of the rollback has dropped E7
+    merged = TimelineEntry(
+        ts=CHAT[8].ts, text="Rollback worked, search back to normal", evidence=["E9", "E7"]
+    )
+    out = moments.floor([merged], chosen)
+    assert any(e.evidence == ["E7"] for e in out)
+    # a label with nothing of its moment in it does not cover it either
+    wrong = TimelineEntry(ts=CHAT[8].ts, text="very interesting lmao", evidence=["E9"])
+    assert any(
+        e.evidence == ["E9"] and "back to normal" in e.text for e in moments.floor([wrong], chosen)
+    )
+
+
+def test_a_title_cut_short_does_not_end_on_a_dangling_word() -> None:
+    cut = offline.cut_title(
+        "gen_snapshot.exe quarantined caused by MS Defender falsely flagging the file again"
+    )
+    assert not cut.lower().endswith((" the", " by", " caused"))
+
+
+def test_follow_up_lists_become_action_hints() -> None:
+    chat = [
+        _msg(1, 0, "go", "One thing: how can we do better in this situation? some thoughts:"),
+        _msg(2, 1, "go", "a) Get non corp win machines for the security team."),
+        _msg(3, 1, "go", "b) Document the process to audit an artifact"),
+        _msg(4, 2, "hx", "signing the binaries would have let us narrow where we were looking"),
+        _msg(5, 30, "hx", "a) unrelated list item much later"),
+    ]
+    hints = [i for i, _ in compute(_evidence(chat)).action_hints]
+    assert hints == ["E2", "E3", "E4"]
