@@ -106,6 +106,7 @@ _TECH = re.compile(
 )
 _URL = re.compile(r"https?://\S+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_LEADING = re.compile(r"^(?:and|but|so|which)\s+", re.I)
 _CLAUSES = re.compile(r"(?<=[,;])\s+|\s+:[\w+-]+:\s*|\s+(?=(?:and|but|so|which|because) )")
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -155,13 +156,31 @@ _NEGATED = re.compile(
     r"aren'?t|wasn'?t|not (?:the|it|working))\b",
     _FLAGS,
 )
+# "we'll have to rotate that": a plan, not a mitigation done
+_INTENT = re.compile(
+    r"\b(?:we'?ll|will|(?:have|has|need|needs|going|want|ought) to|should|gonna|could|might|"
+    r"can we|please)\s+(?:\w+\s+){0,2}$",
+    _FLAGS,
+)
 _NEGATABLE = {"resolution", "rollback", "fix", "mitigation"}
+
+
+def _intended(rx: re.Pattern[str], text: str) -> bool:
+    """Every match is something someone will or should do, not something done."""
+    hits = list(rx.finditer(text))
+    return bool(hits) and all(_INTENT.search(text[: m.start()]) for m in hits)
 
 
 def kinds(text: str) -> list[tuple[str, float]]:
     """The cue kinds a line shows, most decisive first."""
     negated = bool(_NEGATED.search(text))
-    return [(k, w) for k, rx, w in KINDS if rx.search(text) and not (negated and k in _NEGATABLE)]
+    return [
+        (k, w)
+        for k, rx, w in KINDS
+        if rx.search(text)
+        and not (negated and k in _NEGATABLE)
+        and not (k == "mitigation" and _intended(rx, text))
+    ]
 
 
 def chat_score(text: str) -> float:
@@ -195,6 +214,8 @@ def excerpt(text: str, prefer: re.Pattern[str] | None = None, limit: int = 180) 
         for c in (_CLAUSES.split(p) if len(p) > limit else [p])
         if c.strip()
     ]
+    # a clause shown alone does not start with the word that tied it to the one before
+    parts = [_LEADING.sub("", c) if _LEADING.match(c) and i else c for i, c in enumerate(parts)]
 
     def worth(p: str) -> float:
         hit = 3.0 if prefer is not None and prefer.search(p) else 0.0
@@ -206,8 +227,10 @@ def excerpt(text: str, prefer: re.Pattern[str] | None = None, limit: int = 180) 
         if used + len(parts[i]) + 1 <= limit:
             chosen.add(i)
             used += len(parts[i]) + 1
-    if not chosen:
-        return cut_words(t, limit)
+    best = max(range(len(parts)), key=lambda i: worth(parts[i]))
+    if not chosen or (best not in chosen and max(worth(parts[i]) for i in chosen) <= 0):
+        # "ok." fits and says nothing: the telling sentence, cut, says more
+        return cut_words(parts[best] if chosen else t, limit)
     return cut_words(" ".join(parts[i] for i in sorted(chosen)), limit)
 
 

@@ -53,6 +53,10 @@ REPEAT = 0.7  # word overlap above which a why repeats an earlier one
 PINNED_CAUSES = 3  # chat lines stating the cause the timeline always keeps
 MUST_CITE = 3  # the best causal statements every whys chain rests on
 _PLACEHOLDER = re.compile(r"<[a-z][a-z ]+>")
+_LOG_NOISE = re.compile(
+    r"\[\d+\]|\b(?:ERROR|WARN(?:ING)?|FATAL|CRITICAL|DEBUG|SQLSTATE)\b|\w=\S|\w+@\w+|\b[0-9a-f]{8,}\b"
+)
+_SPEAKER = re.compile(r"”\s*\([^()]*\)$")
 
 
 @dataclass
@@ -186,7 +190,9 @@ def _header(
     task = prompts.load("summary").render(
         impact="\n".join(f"- {inert(c)}" for c in cands[:3]) or "- (none found: use the evidence)",
         duration=dur or "unknown",
-        draft=inert(base.summary),
+        points="\n".join(
+            f"- {inert(p)}" for p in offline.summary_points(sec.facts, moments, causes)
+        ),
     )
     ans = sec.run(
         "summary", lambda: sec.ask(sec.schemas.summary, "summary", task), lambda: base, progress
@@ -211,9 +217,11 @@ def _header(
     summary = offline.no_pleasantries(ans.summary)
     if not summary or _pasted(summary, sec.evidence.items):
         summary = base.summary  # a string of log lines is not an executive summary
+    # a title that pastes a log line ("caused by UTC [44534] orders_app ERROR") is code's
+    model_title = base.title if _LOG_NOISE.search(ans.title) else ans.title
     return ans.model_copy(
         update={
-            "title": offline.cut_title(title or ans.title),
+            "title": offline.cut_title(title or model_title),
             "impact": cut_words(impact, 240),
             "summary": summary,
         }
@@ -318,8 +326,8 @@ def _good_steps(
         answer = moments_mod.keep_key_words(s.answer, cited)
         question = getattr(s, "question", "")
         if _PLACEHOLDER.search(question) or not question.strip():
-            about = kept[-1].answer.replace(offline.QUOTE_MARK, "") if kept else symptom
-            question = f"What caused “{cut_words(about.strip(' “”'), 70)}”?" if about else "Why?"
+            about = _about(kept[-1].answer) if kept else cut_words(symptom, 70)
+            question = f"What caused “{about}”?" if about else "Why?"
         kept.append(
             WhyStep.model_construct(question=question, answer=answer, evidence=list(s.evidence))
         )
@@ -338,12 +346,31 @@ def _fill(steps: list[WhyStep], causes: list[causes_mod.Cause], symptom: str) ->
     for n in reversed(range(len(steps))):
         if missing and not set(steps[n].evidence) & stated:
             c = missing.pop(0)
-            steps[n] = offline.quoted_why(c, cut_words(steps[n - 1].answer if n else symptom, 70))
+            steps[n] = offline.quoted_why(c, _about(steps[n - 1].answer) if n else symptom)
+    # a full chain that left out one of the best statements gives up its least-ranked step
+    rank = {i: r for r, c in enumerate(causes) for i in c.ids}
+    while missing and len(steps) >= 5:
+        n = max(
+            range(len(steps)),
+            key=lambda k: min((rank.get(i, 99) for i in steps[k].evidence), default=99),
+        )
+        if min((rank.get(i, 99) for i in steps[n].evidence), default=99) < MUST_CITE:
+            break
+        c = missing.pop(0)
+        steps[n] = offline.quoted_why(c, _about(steps[n - 1].answer) if n else symptom)
     for c in missing + spare:
         if len(steps) >= 5:
             break
-        steps.append(offline.quoted_why(c, cut_words(steps[-1].answer if steps else symptom, 70)))
+        steps.append(offline.quoted_why(c, _about(steps[-1].answer) if steps else symptom))
     return steps
+
+
+def _about(answer: str) -> str:
+    """An answer as the next question quotes it: without the evidence quote code
+    appended to it, the quote marks and the "to confirm" note."""
+    head = answer.split(" — “", 1)[0].replace(offline.QUOTE_MARK, "").strip()
+    head = _SPEAKER.sub("”", head)  # “...” (Chen Wei)
+    return cut_words(head.strip(" “”"), 70)
 
 
 def _actions(sec: Section, why_text: str, progress: Progress | None) -> ActionsAnswer:
@@ -356,9 +383,17 @@ def _actions(sec: Section, why_text: str, progress: Progress | None) -> ActionsA
             "actions",
             prompts.load("actions").render(hints=hints, whys=why_text),
         )
-        # a copied shape placeholder is not an action
+        # a copied shape placeholder is not an action; "done" needs evidence of the doing,
+        # not the chat line that proposed it
+        proposed = {i for i, _ in sec.facts.action_hints}
         kept = {
-            h: [a for a in getattr(ans, h) if not _PLACEHOLDER.search(a.text)]
+            h: [
+                a
+                if not a.done or set(a.evidence) - proposed
+                else a.model_copy(update={"done": False})
+                for a in getattr(ans, h)
+                if not _PLACEHOLDER.search(a.text)
+            ]
             for h in ("immediate", "medium", "long")
         }
         if not any(kept.values()):

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .causes import STRONG
-from .cues import KINDS, chat_score, clean, cut_words, excerpt, kinds, pleasantry, specific_terms
+from .cues import (
+    KINDS,
+    chat_score,
+    clean,
+    cut_words,
+    excerpt,
+    is_question,
+    kinds,
+    pleasantry,
+    specific_terms,
+)
 from .models import EvidenceItem, Facts, TimelineEntry
 from .verify import stems
 
@@ -44,6 +54,7 @@ _KIND_LABEL = {
     "symptom": "Symptom",
     "decision": "Decision",
     "action": "Action",
+    "question": "Question",
 }
 _PREFER = re.compile("|".join(rx.pattern for _, rx, _w in KINDS) + "|" + STRONG.pattern, re.I)
 
@@ -63,6 +74,8 @@ class Moment:
 def _chat_kind(text: str) -> str:
     if STRONG.search(text):
         return "cause"
+    if is_question(text):
+        return "question"  # "anyone know if the upgrade is still on?" is not a change
     found = kinds(text)
     return found[0][0] if found else "note"
 

@@ -146,6 +146,35 @@ def symptom(facts: Facts, moments: list[Moment]) -> str | None:
     return _strip_filler(excerpt(symptoms[0].text, None, 120)) if symptoms else None
 
 
+def summary_points(facts: Facts, moments: list[Moment], causes: list[Cause]) -> list[str]:
+    """What the executive summary must say, as bare points for a model to phrase
+    (prose it would copy, quotes and all, is not given to it)."""
+    alert = _main_alert(facts)
+    where = facts.services[0] if facts.services else None
+    symptoms = _symptom_items(moments)
+    out: list[str] = []
+    if facts.detected.ts and alert:
+        out.append(
+            f"detected: {alert} fired for {where or 'the service'} at {facts.detected.ts:%H:%M} UTC"
+        )
+    elif symptoms:
+        out.append(
+            f"first reported in chat at {symptoms[0].ts:%Y-%m-%d %H:%M} UTC: "
+            f"{excerpt(symptoms[0].text, None, 140)}"
+        )
+    out += [f"cause stated in the evidence: {c.quote}" for c in causes[:2]]
+    mitigated = [m.item for m in moments if m.item.id in facts.mitigated.evidence[:1]]
+    if facts.mitigated.ts:
+        what = f": {excerpt(mitigated[0].text, None, 120)}" if mitigated else ""
+        out.append(f"mitigation began at {facts.mitigated.ts:%H:%M} UTC{what}")
+    finding = _last_finding(moments, facts)
+    if finding is not None and (not causes or finding.id not in causes[0].ids):
+        out.append(f"last finding: {excerpt(finding.text, None, 160)}")
+    dur = duration(facts)
+    out.append(f"resolved after {dur}" if dur else "no resolution found in the evidence")
+    return [no_pleasantries(p) for p in out if not instruction_like(p)]
+
+
 def offline_header(
     facts: Facts, moments: list[Moment], causes: list[Cause], title: str | None
 ) -> SummaryAnswer:

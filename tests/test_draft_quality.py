@@ -411,3 +411,73 @@ def test_follow_up_lists_become_action_hints() -> None:
     ]
     hints = [i for i, _ in compute(_evidence(chat)).action_hints]
     assert hints == ["E2", "E3", "E4"]
+
+
+def test_plans_and_questions_are_not_labelled_as_done() -> None:
+    from pipeline.cues import excerpt, kinds
+
+    assert "mitigation" not in [
+        k for k, _ in kinds("please don't paste creds, we'll have to rotate that")
+    ]
+    assert "mitigation" in [k for k, _ in kinds("rotated the key and restarted the pods")]
+    question = _msg(1, 0, "gus", "anyone know if the staging k8s upgrade is still on for tomorrow?")
+    assert moments.label(question).startswith("Question — gus:")
+    # a short cut keeps the telling sentence, not the "ok." that happens to fit
+    assert "rollback" in excerpt("ok. noting 14:14 rollback of api-gateway to v3.8.0", None, 40)
+
+
+def test_a_full_chain_gives_way_to_the_best_statement_it_left_out() -> None:
+    from pipeline import draft
+    from pipeline.schemas import WhyStep
+
+    items = [
+        _msg(1, 0, "", "api-gateway upstream timeout upstream=orders after=5000ms", "log"),
+        _msg(2, 1, "", "orders-service db pool exhausted max=40 waiting=64", "log"),
+        _msg(3, 2, "", "canceling statement due to statement timeout on orders", "log"),
+        _msg(
+            4,
+            20,
+            "chen",
+            "turns out the report job was pointed at the primary instead of the replica",
+        ),
+        _msg(5, 30, "chen", "the retry policy retried 57P01 on orders-db, that's why it came back"),
+    ]
+    found = causes.collect(items, compute(_evidence(items)))
+    best = set(found[0].ids)
+    assert best == {"E4"}
+    # five steps, each citing some stated cause, none the best one
+    full = [
+        WhyStep(question="", answer=f"step {n} about orders", evidence=[i])
+        for n, i in enumerate(["E1", "E2", "E3", "E5", "E2"])
+    ]
+    chain = draft._fill(list(full), found, "HighLatency on api-gateway")
+    assert len(chain) == 5 and best <= {i for w in chain for i in w.evidence}
+    # the next question quotes the answer, not the evidence quote or speaker code added
+    assert draft._about(
+        "“pool size limit set to 0” (ana) (quoted from the evidence, to confirm)"
+    ) == ("pool size limit set to 0")
+    assert (
+        draft._about("pool limit was 0 — “turns out the new pool size limit”") == "pool limit was 0"
+    )
+
+
+def test_proposals_are_not_done_and_log_lines_are_not_titles() -> None:
+    from pipeline import draft
+
+    def responder(schema: str, prompt: str, n: int) -> object:
+        if schema == "ActionsAnswer":
+            item = {"text": "Add a config lint for pool sizes", "done": True, "evidence": ["E11"]}
+            done = {"text": "Roll back search-api to v4.1", "done": True, "evidence": ["E5"]}
+            return {"immediate": [item, done], "medium": [], "long": []}
+        if schema == "SummaryAnswer":
+            ans = dict(fakes.answer_for(schema, prompt))  # type: ignore[call-overload]
+            ans["title"] = "search caused by UTC [4453] app@orders ERROR: canceling"
+            return ans
+        return fakes.answer_for(schema, prompt)
+
+    ev = _evidence(CHAT)
+    d = draft.draft(ev, compute(ev), llm.fake_backend(fakes.ScriptedChat(responder=responder)))
+    acts = {a.text: a.done for a in d.actions}
+    assert acts["Add a config lint for pool sizes"] is False  # E11 only proposed it
+    assert acts["Roll back search-api to v4.1"] is True
+    assert "[4453]" not in (d.title or "") and "ERROR" not in (d.title or "")
