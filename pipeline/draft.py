@@ -249,7 +249,8 @@ def _timeline(
     floor = offline.offline_timeline(moments)
     task = prompts.load("timeline").render(
         candidates="\n".join(
-            f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(excerpt(m.item.text, None, 40))}"
+            f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(m.item.actor or '-')} | "
+            f"{inert(excerpt(m.item.text, None, 40))}"
             for m in moments
         )
     )

@@ -11,7 +11,17 @@ import re
 from typing import Literal
 
 from .causes import Cause, chain
-from .cues import clean, cut_words, excerpt, instruction_like, kinds, pleasantry
+from .cues import (
+    KINDS,
+    clean,
+    cut_words,
+    excerpt,
+    instruction_like,
+    is_question,
+    kinds,
+    pleasantry,
+    specificity,
+)
 from .models import Evidence, EvidenceItem, Facts, TimelineEntry
 from .moments import Moment
 from .render import minutes
@@ -77,14 +87,31 @@ def _main_alert(facts: Facts) -> str | None:
     return alert.name if alert else None
 
 
+_SYMPTOM = next(rx for k, rx, _w in KINDS if k == "symptom")
+_INTENTION = re.compile(r"^(?:i'?m|i am|i'?ll|let me|trying|going to)\b", re.I)
+
+
+def _symptom_rank(it: EvidenceItem) -> float:
+    """How plainly a line says what was broken: symptom words and specifics; a
+    question or someone's plan ("I'm trying to see if ...") says it least."""
+    t = clean(it.text)
+    s = len(_SYMPTOM.findall(t)) + specificity(t)
+    if is_question(t):
+        s -= 2.0
+    if _INTENTION.match(t):
+        s -= 1.5
+    return s
+
+
 def _symptom_items(moments: list[Moment]) -> list[EvidenceItem]:
-    return [
+    found = [
         m.item
-        for m in sorted(moments, key=lambda m: -m.score)
+        for m in moments
         if m.item.kind in ("message", "notes")
         and any(k == "symptom" for k, _ in kinds(m.item.text))
         and not instruction_like(m.item.text)
     ]
+    return sorted(found, key=lambda it: (-_symptom_rank(it), it.ts))
 
 
 def user_facing_service(facts: Facts, items: list[EvidenceItem]) -> str | None:
@@ -113,7 +140,7 @@ def impact_candidates(facts: Facts, items: list[EvidenceItem], moments: list[Mom
             continue
         for m in _STATUS.findall(it.text):
             out.append(clean(m))
-    out += [_strip_filler(excerpt(i.text, None, 120)) for i in _symptom_items(moments)[:2]]
+    out += [_strip_filler(excerpt(i.text, None, 180)) for i in _symptom_items(moments)[:2]]
     return list(dict.fromkeys(out))[:6]
 
 
@@ -143,7 +170,7 @@ def symptom(facts: Facts, moments: list[Moment]) -> str | None:
         where = facts.services[0] if facts.services else None
         return f"{alert} on {where}" if where else alert
     symptoms = _symptom_items(moments)
-    return _strip_filler(excerpt(symptoms[0].text, None, 120)) if symptoms else None
+    return _strip_filler(excerpt(symptoms[0].text, None, 160)) if symptoms else None
 
 
 def summary_points(facts: Facts, moments: list[Moment], causes: list[Cause]) -> list[str]:
@@ -159,8 +186,8 @@ def summary_points(facts: Facts, moments: list[Moment], causes: list[Cause]) -> 
         )
     elif symptoms:
         out.append(
-            f"first reported in chat at {symptoms[0].ts:%Y-%m-%d %H:%M} UTC: "
-            f"{excerpt(symptoms[0].text, None, 140)}"
+            f"reported in chat at {symptoms[0].ts:%Y-%m-%d %H:%M} UTC: "
+            f"{excerpt(symptoms[0].text, None, 180)}"
         )
     out += [f"cause stated in the evidence: {c.quote}" for c in causes[:2]]
     mitigated = [m.item for m in moments if m.item.id in facts.mitigated.evidence[:1]]
@@ -186,12 +213,12 @@ def offline_header(
     elif causes:
         what = _strip_filler(causes[0].quote)
     elif symptoms:
-        what = _strip_filler(excerpt(symptoms[0].text, None, 120))
+        what = _strip_filler(excerpt(symptoms[0].text, None, 160))
     else:
         what = "Incident"
     dur = duration(facts)
     cands = impact_candidates(facts, [m.item for m in moments], moments)
-    impact = (cands[0] if cands else what) + (
+    impact = (cands[0] if cands else what).rstrip(" .;") + (
         f"; for {dur} (start to resolution)."
         if dur
         else "; duration unknown (no resolution found)."
@@ -203,8 +230,8 @@ def offline_header(
         )
     elif symptoms:
         parts.append(
-            f"The first report in chat ({symptoms[0].ts:%Y-%m-%d %H:%M} UTC) said: "
-            f"“{excerpt(symptoms[0].text, None, 140)}”."
+            f"Chat reported ({symptoms[0].ts:%Y-%m-%d %H:%M} UTC): "
+            f"“{excerpt(symptoms[0].text, None, 180)}”."
         )
     if causes:
         parts.append(f"The evidence points to this cause {QUOTE_MARK}: “{causes[0].quote}”.")
