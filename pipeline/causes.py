@@ -89,6 +89,7 @@ class Cause:
     actor: str | None
     score: float
     hedged: bool
+    log: bool = False  # an error line, not someone's statement
 
     @property
     def quote(self) -> str:
@@ -166,7 +167,9 @@ def collect(items: list[EvidenceItem], facts: Facts, *, limit: int = 8) -> list[
                 score *= 0.3
             else:
                 score = max(score, _chat_score(text))  # the line it continues says what it is about
-        found.append(Cause(tuple(ids), text, it.actor, score, bool(HEDGE.search(text))))
+        found.append(
+            Cause(tuple(ids), text, it.actor, score, bool(HEDGE.search(text)), it.kind == "log")
+        )
     found.sort(key=lambda c: -c.score)
     # weak statements ("because I didn't have the ID numbers") only when nothing better exists
     found = [c for c in found if c.score >= MIN_SCORE] or found[:2]
@@ -175,7 +178,7 @@ def collect(items: list[EvidenceItem], facts: Facts, *, limit: int = 8) -> list[
     for c in found:
         if any(_same(c.text, k.text) or set(c.ids) & set(k.ids) for k in kept):
             continue
-        is_log = c.actor is None and by_id[c.ids[0]].kind == "log"
+        is_log = c.log
         if is_log and logs >= MAX_LOG_CAUSES:
             continue
         logs += is_log
@@ -199,7 +202,22 @@ def _same(a: str, b: str) -> bool:
     return any(tuple(wb[i : i + SAME_RUN]) in runs for i in range(len(wb) - SAME_RUN + 1))
 
 
+# what runs out or is refused sits below the timeouts and failures it causes
+_ROOTISH = re.compile(
+    r"\b(oom\w*|exhaust\w*|expired|limit\w*|quota|denied|forbidden|no space|full|capped|"
+    r"insufficient|throttl\w*|too many)\b",
+    re.I,
+)
+
+
+def _depth(c: Cause) -> int:
+    if not c.log:
+        return 2  # people explain what the logs show
+    return 1 if _ROOTISH.search(c.text) else 0
+
+
 def chain(causes: list[Cause], n: int = 5) -> list[Cause]:
-    """The statements a five-whys chain walks through: the best ``n``, in time
-    order of their first line (the deeper cause is usually found later)."""
-    return sorted(causes[:n], key=lambda c: id_order(c.ids[0]))
+    """The statements a five-whys chain walks through: the best ``n``, from the
+    surface down: error lines of failures, then of what ran out or was refused,
+    then what people said, each in time order (the deeper cause is found later)."""
+    return sorted(causes[:n], key=lambda c: (_depth(c), id_order(c.ids[0])))

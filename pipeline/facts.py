@@ -77,10 +77,14 @@ NOISE_GAP = timedelta(hours=6)
 _HEARTBEAT = re.compile(r"watchdog|dead ?mans? ?switch|heartbeat|infoinhibitor", re.I)
 
 
-def _heartbeat(i: EvidenceItem) -> bool:
-    """Always-firing pipeline checks and info alerts don't mark an incident."""
-    name = i.attrs.get("alertname") or i.text
-    return bool(_HEARTBEAT.search(name)) or (i.severity or "").lower() in ("none", "info")
+def heartbeat(i: EvidenceItem) -> bool:
+    """An always-firing pipeline check (Watchdog): never part of an incident."""
+    return bool(_HEARTBEAT.search(i.attrs.get("alertname") or i.text))
+
+
+def _quiet(i: EvidenceItem) -> bool:
+    """Heartbeats and info alerts don't mark when an incident was detected."""
+    return heartbeat(i) or (i.severity or "").lower() in ("none", "info")
 
 
 def _fact(item: EvidenceItem | Event | None, formula: str) -> TimedFact:
@@ -107,7 +111,8 @@ def _reports_symptom(text: str) -> bool:
 def _alerts(items: list[EvidenceItem]) -> list[AlertSummary]:
     out: dict[str, dict[str, object]] = {}
     for it in items:
-        if not it.kind.startswith("alert_"):
+        # an always-firing Watchdog is never resolved: it would keep every incident open
+        if not it.kind.startswith("alert_") or heartbeat(it):
             continue
         name = it.attrs.get("alertname") or it.text[:60]
         rec = out.setdefault(name, {"fired": None, "resolved": None, "n": 0, "sev": None, "ev": []})
@@ -151,7 +156,7 @@ def _severity(alerts: list[AlertSummary], ttr: float | None) -> str:
 
 def compute(evidence: Evidence) -> Facts:
     items = evidence.items
-    firing = [i for i in items if i.kind == "alert_firing" and not _heartbeat(i)]
+    firing = [i for i in items if i.kind == "alert_firing" and not _quiet(i)]
     paged = [i for i in firing if (i.severity or "").lower() in _PAGE_SEV]
     humans = [i for i in items if _human(i)]
     # an alert firing hours before anyone talked is background noise, not this incident

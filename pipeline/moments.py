@@ -26,6 +26,7 @@ from .cues import (
     pleasantry,
     specific_terms,
 )
+from .facts import heartbeat
 from .models import EvidenceItem, Facts, TimelineEntry
 from .verify import stems
 
@@ -129,7 +130,7 @@ def _score(it: EvidenceItem, pinned_by_fact: dict[str, str]) -> tuple[float, str
         kind = _chat_kind(it.text) if it.kind in ("message", "notes") else it.kind
         return 100.0, kind, True
     if it.kind.startswith("alert"):
-        return 8.0, it.kind, False
+        return (0.0 if heartbeat(it) else 8.0), it.kind, False
     if it.kind == "action":
         return 9.0, "action", True
     if it.kind == "log":

@@ -481,3 +481,34 @@ def test_proposals_are_not_done_and_log_lines_are_not_titles() -> None:
     assert acts["Add a config lint for pool sizes"] is False  # E11 only proposed it
     assert acts["Roll back search-api to v4.1"] is True
     assert "[4453]" not in (d.title or "") and "ERROR" not in (d.title or "")
+
+
+def test_a_watchdog_never_keeps_an_incident_open_nor_joins_the_timeline() -> None:
+    def alert(n: int, minute: int, kind: str, name: str) -> EvidenceItem:
+        it = _msg(n, minute, "", f"{name}: something", kind)
+        return it.model_copy(update={"attrs": {"alertname": name}, "severity": "critical"})
+
+    items = [
+        alert(1, -600, "alert_firing", "Watchdog"),
+        alert(2, 0, "alert_firing", "CoreDNSErrorsHigh"),
+        alert(3, 30, "alert_resolved", "CoreDNSErrorsHigh"),
+    ]
+    facts = compute(_evidence(items))
+    assert facts.status == "Resolved" and [a.name for a in facts.alerts] == ["CoreDNSErrorsHigh"]
+    assert "E1" not in [m.item.id for m in moments.select(items, facts)]
+
+
+def test_the_chain_goes_from_failures_down_to_what_ran_out_then_to_what_people_said() -> None:
+    items = [
+        _msg(1, 0, "", "container coredns OOMKilled (exit code 137, limit 170Mi)", "log"),
+        _msg(
+            2,
+            1,
+            "",
+            "upstream call failed: lookup search-index on 10.96.0.10:53: i/o timeout",
+            "log",
+        ),
+        _msg(3, 20, "farah", "turns out the query log change in PR #2207 doubled coredns memory"),
+    ]
+    found = causes.collect(items, compute(_evidence(items)))
+    assert [c.ids for c in causes.chain(found)] == [("E2",), ("E1",), ("E3",)]
