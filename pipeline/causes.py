@@ -33,7 +33,10 @@ STRONG = re.compile(
     r"pointing (?:at|to)|ran out of|running out of|out of (?:memory|disk|space)|exhaust\w*|"
     r"expired|expiry|typo|misconfigur\w*|regression|introduced|falsely|false positive|"
     r"broken by|broke\b|led to|result(?:ed|s)? in|triggered by|"
-    r"the (?:problem|issue|bug) (?:is|was)|false(?:ly)? (?:positive|alarm|flag\w*|detect\w*))\b",
+    r"the (?:problem|issue|bug) (?:is|was)|false(?:ly)? (?:positive|alarm|flag\w*|detect\w*)|"
+    # someone recognising the change behind it: "oh no. that's my PR #2207"
+    r"(?:that'?s|it'?s|it was) (?:my|our|your|the|from) (?:pr|change|deploy\w*|commit|config\w*|"
+    r"migration|release|merge))\b",
     re.I,
 )
 # a verdict on what it was not ("not malware", "found no issue"): it backs a cause up

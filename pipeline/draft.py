@@ -219,8 +219,12 @@ def _header(
         summary = base.summary  # a string of log lines is not an executive summary
     # a title that pastes a log line ("caused by UTC [44534] orders_app ERROR") is code's
     model_title = base.title if _LOG_NOISE.search(ans.title) else ans.title
+    # with alerts, severity is computed (paging alerts, time to resolve): code owns it;
+    # chat alone ("it's a P0") leaves it to the model's reading
+    severity = base.severity if sec.facts.alerts else ans.severity
     return ans.model_copy(
         update={
+            "severity": severity,
             "title": offline.cut_title(title or model_title),
             "impact": cut_words(impact, 240),
             "summary": summary,

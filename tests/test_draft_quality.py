@@ -512,3 +512,12 @@ def test_the_chain_goes_from_failures_down_to_what_ran_out_then_to_what_people_s
     ]
     found = causes.collect(items, compute(_evidence(items)))
     assert [c.ids for c in causes.chain(found)] == [("E2",), ("E1",), ("E3",)]
+
+
+def test_someone_recognising_the_change_behind_it_states_a_cause() -> None:
+    chat = [
+        _msg(1, 0, "ali", "coredns is returning SERVFAIL for 6% of requests"),
+        _msg(2, 9, "bo", "oh no. that's my PR #2207: it enabled the log plugin and set cache 3600"),
+    ]
+    found = causes.collect(chat, compute(_evidence(chat)))
+    assert [c.ids for c in found][:1] == [("E2",)]
