@@ -31,6 +31,7 @@ from .models import EvidenceItem, Facts, TimelineEntry
 from .verify import stems
 
 PIN_SCORE = 3.0  # a decisive chat line (rollback, fix, cause, ...) this telling is pinned
+CAUSE_SCORE = 50.0  # a stated cause outranks every pinned moment but the facts (100)
 MAX_MOMENTS = 18  # a long conversation (several hours, days) gets up to LONG_MOMENTS
 LONG_MOMENTS = 24
 MAX_PINNED = 16
@@ -156,7 +157,7 @@ def select(
     cause (``causes.collect``), pinned as such."""
     by_fact = _fact_ids(facts)
     scored = [
-        Moment(it, "cause", max(s, PIN_SCORE), True)
+        Moment(it, "cause", max(s, CAUSE_SCORE), True)
         if it.id in causes and s < 100
         else Moment(it, k, s, p)
         for it in items
@@ -169,7 +170,10 @@ def select(
     if opening is not None and not opening.pinned:
         # the first line of the conversation usually opens the incident
         scored[scored.index(opening)] = Moment(opening.item, opening.kind, opening.score + 2, False)
-    pinned = sorted((m for m in scored if m.pinned), key=lambda m: -m.score)[:MAX_PINNED]
+    # stated causes come on top of the usual pins, not out of their budget
+    pinned = sorted((m for m in scored if m.pinned), key=lambda m: -m.score)[
+        : MAX_PINNED + len(causes)
+    ]
     chosen = list(pinned)
     # a long chat has several chapters: each gets its best line before any gets two
     parts = min(SEGMENTS, len(scored) // 6)
