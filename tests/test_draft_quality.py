@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import api, causes, llm, moments, offline
+from pipeline import api, causes, llm, moments, offline, whys
 from pipeline.facts import compute
 from pipeline.models import Evidence, EvidenceItem, ReviewDecision, TimelineEntry
 from pipeline.schemas import for_pack
@@ -285,7 +285,6 @@ def test_auto_takes_the_local_model_only_where_it_was_measured_better(
 
 
 def test_model_chain_always_rests_on_the_best_causal_statements() -> None:
-    from pipeline import draft
     from pipeline.schemas import WhyStep
 
     ev = _evidence(CHAT)
@@ -294,7 +293,7 @@ def test_model_chain_always_rests_on_the_best_causal_statements() -> None:
         WhyStep(question="Why?", answer="Search broke after the deploy of v4.2", evidence=["E1"]),
         WhyStep(question="Why?", answer="The team was unlucky that day", evidence=[]),
     ]
-    chain = draft._fill(list(weak), found, "search-api returned 502")
+    chain = whys.fill(list(weak), found, "search-api returned 502")
     cited = {i for w in chain for i in w.evidence}
     assert set(found[0].ids) <= cited  # the stated cause is in the chain
     assert chain[0] == weak[0]  # a step citing evidence stays
@@ -427,7 +426,6 @@ def test_plans_and_questions_are_not_labelled_as_done() -> None:
 
 
 def test_a_full_chain_gives_way_to_the_best_statement_it_left_out() -> None:
-    from pipeline import draft
     from pipeline.schemas import WhyStep
 
     items = [
@@ -450,14 +448,14 @@ def test_a_full_chain_gives_way_to_the_best_statement_it_left_out() -> None:
         WhyStep(question="", answer=f"step {n} about orders", evidence=[i])
         for n, i in enumerate(["E1", "E2", "E3", "E5", "E2"])
     ]
-    chain = draft._fill(list(full), found, "HighLatency on api-gateway")
+    chain = whys.fill(list(full), found, "HighLatency on api-gateway")
     assert len(chain) == 5 and best <= {i for w in chain for i in w.evidence}
     # the next question quotes the answer, not the evidence quote or speaker code added
-    assert draft._about(
+    assert whys.about(
         "“pool size limit set to 0” (ana) (quoted from the evidence, to confirm)"
     ) == ("pool size limit set to 0")
     assert (
-        draft._about("pool limit was 0 — “turns out the new pool size limit”") == "pool limit was 0"
+        whys.about("pool limit was 0 — “turns out the new pool size limit”") == "pool limit was 0"
     )
 
 
