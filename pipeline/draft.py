@@ -48,7 +48,7 @@ PROMPTS = ("system", "context", "summary", "timeline", "whys", "actions", "refle
 Progress = Callable[[str], None]
 SECTIONS = ("summary", "timeline", "whys", "actions", "reflexion")  # in the report's order
 # output bounds per section: a small CPU model writes ~10 tokens/s
-MAX_TOKENS = {"summary": 260, "timeline": 560, "whys": 420, "actions": 300, "reflexion": 200}
+MAX_TOKENS = {"summary": 260, "timeline": 360, "whys": 420, "actions": 300, "reflexion": 200}
 PINNED_CAUSES = 3  # chat lines stating the cause the timeline always keeps
 _PLACEHOLDER = re.compile(r"<[a-z][a-z ]+>")
 _LOG_NOISE = re.compile(

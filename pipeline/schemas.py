@@ -68,7 +68,7 @@ class TimelineAnswer(_Answer):
 
     entries: list[TimelineItem] = Field(
         min_length=1,
-        max_length=10,
+        max_length=8,  # code keeps every moment the model leaves out: fewer tokens to write
         description="Key moments chosen from the CANDIDATES, one entry per moment, in time "
         "order: first symptom, detection, escalation, wrong turns, diagnosis, mitigation, "
         "recovery, resolution.",

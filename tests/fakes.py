@@ -48,7 +48,7 @@ def answer_for(schema: str, prompt: str) -> dict[str, Any]:
         return {
             "entries": [
                 {"evidence": [i], "text": re.sub(r"\s*\(x\d+ until [\d:]+\)$", "", t)[:100]}
-                for i, _k, t in cands[:10]
+                for i, _k, t in cands[:8]
             ]
         }
     if schema == "WhysAnswer":
