@@ -224,14 +224,18 @@ def inert(text: str) -> str:
 
 
 def format_item(item: EvidenceItem) -> str:
+    """One pack line, as short as the model can still read it: minutes only (the
+    program owns the clock), no source column, the actor in front of its words."""
     rep = ""
     if item.count > 1 and item.last_ts is not None:
         variants = item.attrs.get("template", "").split(" variants", 1)[0]
         more = f", {variants} variants" if variants.isdigit() else ""
         rep = f" (x{item.count} until {item.last_ts:%H:%M}{more})"
-    actor = inert(item.actor or "-")
     text = inert(item.text)
-    return f"{item.id} | {item.ts:%H:%M:%S} | {item.kind} | {inert(item.source)} | {actor} | {text}{rep}"
+    if item.kind == "alert_resolved":
+        text = text.split(" — ", 1)[0]  # its firing line already gave the description
+    who = f"{inert(item.actor)}: " if item.actor else ""
+    return f"{item.id} | {item.ts:%H:%M} | {item.kind} | {who}{text}{rep}"
 
 
 def format_pack(items: list[EvidenceItem]) -> str:

@@ -48,7 +48,9 @@ PROMPTS = ("system", "context", "summary", "timeline", "whys", "actions", "refle
 Progress = Callable[[str], None]
 SECTIONS = ("summary", "timeline", "whys", "actions", "reflexion")  # in the report's order
 # output bounds per section: a small CPU model writes ~10 tokens/s
-MAX_TOKENS = {"summary": 260, "timeline": 360, "whys": 420, "actions": 300, "reflexion": 200}
+MAX_TOKENS = {"summary": 260, "timeline": 300, "whys": 420, "actions": 300, "reflexion": 200}
+READ_CHARS = 160  # per evidence line, for a model with a reading budget
+LABELLED = 12  # timeline moments shown to the model to label (it labels at most 6)
 PINNED_CAUSES = 3  # chat lines stating the cause the timeline always keeps
 _PLACEHOLDER = re.compile(r"<[a-z][a-z ]+>")
 _LOG_NOISE = re.compile(
@@ -134,6 +136,11 @@ def reading(items: list[EvidenceItem], shown: set[str], budget: int | None) -> l
     others, within ``budget`` tokens (in time order)."""
     if budget is None:
         return items
+    # a small model reads every token at ~50/s: long lines say it in their first words
+    items = [
+        i if len(i.text) <= READ_CHARS else i.model_copy(update={"text": cut_words(i.text, READ_CHARS)})
+        for i in items
+    ]
     must = [i for i in items if i.id in shown]
     used = sum(count_tokens(format_item(i)) + 1 for i in must)
     chosen = {i.id for i in must}
@@ -143,6 +150,11 @@ def reading(items: list[EvidenceItem], shown: set[str], budget: int | None) -> l
             chosen.add(it.id)
             used += cost
     return [i for i in items if i.id in chosen]
+
+
+def labelled(moments: list[moments_mod.Moment]) -> list[moments_mod.Moment]:
+    """The moments the model labels, those that matter most; code keeps the rest as they are."""
+    return sorted(moments, key=lambda m: -m.score)[:LABELLED]
 
 
 def together(backend: ChatBackend, calls: Sequence[Callable[[], Any]]) -> list[Any]:
@@ -235,7 +247,9 @@ def _pasted(text: str, items: list[EvidenceItem]) -> bool:
     runs = {" ".join(words[i : i + 6]) for i in range(max(0, len(words) - 5))}
     if len(runs) < 4:
         return False
-    corpus = " ".join(" ".join(re.findall(r"[a-z0-9]+", i.text.lower())) for i in items)
+    # the pack shows "who: text": a pasted line may carry its speaker
+    lines = (f"{i.actor or ''} {i.text}" for i in items)
+    corpus = " ".join(" ".join(re.findall(r"[a-z0-9]+", t.lower())) for t in lines)
     return sum(r in corpus for r in runs) > 0.5 * len(runs)
 
 
@@ -248,11 +262,13 @@ def _timeline(
     sec: Section, moments: list[moments_mod.Moment], progress: Progress | None
 ) -> list[TimelineEntry]:
     floor = offline.offline_timeline(moments)
+    top = labelled(moments)
     task = prompts.load("timeline").render(
         candidates="\n".join(
             f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(m.item.actor or '-')} | "
             f"{inert(excerpt(m.item.text, None, 40))}"
             for m in moments
+            if m in top
         )
     )
 
@@ -376,7 +392,10 @@ def draft(
     kind = {it.id: it.kind for it in evidence.items}
     stated = [c.ids[-1] for c in causes if kind[c.ids[-1]] in ("message", "notes")][:PINNED_CAUSES]
     moments = moments_mod.select(evidence.items, facts, causes=stated)
-    shown = {m.item.id for m in moments} | {i for c in causes for i in c.ids}
+    # what the model must be able to read and cite: the moments it labels, the causes,
+    # the follow-ups people proposed, and the facts' own events
+    shown = {m.item.id for m in labelled(moments)} | {i for c in causes for i in c.ids}
+    shown |= {i for i, _ in facts.action_hints}
     shown |= {i for f in (facts.start, facts.detected, facts.resolved) for i in f.evidence}
     sec = Section(evidence, facts, backend, cache, similar, shown=shown)
     symptom = (

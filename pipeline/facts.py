@@ -280,8 +280,14 @@ def compute(evidence: Evidence) -> Facts:
 def describe(f: Facts) -> str:
     """The FACTS block shown to the model: numbers it must quote, not compute."""
 
+    day = f.start.ts.date() if f.start.ts else None
+
     def t(x: TimedFact) -> str:
-        return f"{x.ts:%Y-%m-%d %H:%M}Z [{', '.join(x.evidence)}]" if x.ts else "unknown"
+        if not x.ts:
+            return "unknown"
+        # the date once, at the start: every token here is read by a CPU model
+        at = f"{x.ts:%H:%M}" if x.ts.date() == day and x is not f.start else f"{x.ts:%Y-%m-%d %H:%M}"
+        return f"{at}Z [{', '.join(x.evidence)}]"
 
     def m(x: Metric) -> str:
         return f"{x.minutes:g} min" if x.minutes is not None else "unknown"

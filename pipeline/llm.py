@@ -90,7 +90,7 @@ PROFILES: dict[str, Profile] = {
     "local": Profile(
         "json_object_schema",
         budget_tokens=6000,
-        prompt_tokens=1000,
+        prompt_tokens=700,
         timeout_s=600,  # a busy CPU reads a 2k-token prefix in minutes: a retry would redo it
         max_tokens=400,
         max_tokens_in_body=True,

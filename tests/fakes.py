@@ -23,7 +23,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-_LINE = re.compile(r"^(E\d+) \| [\d:]+ \| (\w+) \| [^|]* \| [^|]* \| (.*)$", re.M)
+# a pack line (id | time | kind | who: text) or a candidate line (id | time | kind | who | text)
+_LINE = re.compile(r"^(E\d+) \| [\d:]+ \| (\w+) \| (?:[^|\n]* \| )?(.*)$", re.M)
 
 
 def _evidence(prompt: str) -> list[tuple[str, str, str]]:
@@ -47,8 +48,8 @@ def answer_for(schema: str, prompt: str) -> dict[str, Any]:
     if schema == "TimelineAnswer":
         return {
             "entries": [
-                {"evidence": [i], "text": re.sub(r"\s*\(x\d+ until [\d:]+\)$", "", t)[:100]}
-                for i, _k, t in cands[:8]
+                {"evidence": [i], "text": re.sub(r"\s*\(x\d+ until [\d:]+\)$", "", t)[:72]}
+                for i, _k, t in cands[:6]
             ]
         }
     if schema == "WhysAnswer":

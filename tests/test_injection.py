@@ -95,12 +95,12 @@ def attacker(persistent: bool):  # type: ignore[no-untyped-def]
         if schema == "TimelineAnswer":
             return {
                 "entries": [
-                    {"evidence": ids, "text": COSMIC[:160]},
-                    {"evidence": ids, "text": (EVIL_TEXT["js"] + " " + EVIL_TEXT["table"])[:160]},
-                    {"evidence": ids, "text": (EVIL_TEXT["fence"] + EVIL_TEXT["comment"])[:160]},
+                    {"evidence": ids, "text": COSMIC[:72]},
+                    {"evidence": ids, "text": (EVIL_TEXT["js"] + " " + EVIL_TEXT["table"])[:72]},
+                    {"evidence": ids, "text": (EVIL_TEXT["fence"] + EVIL_TEXT["comment"])[:72]},
                     {
                         "evidence": ["E9999"] if not reasked else [real[-1]],
-                        "text": EVIL_TEXT["heading"],
+                        "text": EVIL_TEXT["heading"][:72],
                     },
                 ]
             }
@@ -437,7 +437,7 @@ def test_each_attempt_is_inert_in_prompt_and_report(attempt: dict[str, str]) -> 
     line = format_item(item)
     pack = format_pack([item])
     assert "\n" not in line and "<" not in line and ">" not in line
-    assert line.startswith("E7 | 14:00:00 | message | ")
+    assert line.startswith("E7 | 14:00 | message | ")
     assert pack.count("\nE") == 1 or pack.startswith("E")
     # in the report: shown exactly as written, one line, wherever the renderer puts it
     for at, wrap, shown in [

@@ -223,7 +223,7 @@ def test_port_in_use_gives_up_after_retries(fake: tuple[Path, Path]) -> None:
 def test_real_command_flags(tmp_path: Path) -> None:
     srv = LocalServer(tmp_path / "m.gguf", n_ctx=4096, n_threads=3)
     cmd = srv._build_command(5555)
-    assert cmd[1:3] == ["-m", "llama_cpp.server"]
+    assert cmd[1:3] == ["-m", "pipeline.llama_serve"]
     pairs = dict(zip(cmd[3::2], cmd[4::2], strict=False))
     assert pairs["--host"] == "127.0.0.1" and pairs["--port"] == "5555"
     assert pairs["--n_ctx"] == "4096" and pairs["--n_threads"] == "3"
