@@ -48,7 +48,7 @@ PROMPTS = ("system", "context", "summary", "timeline", "whys", "actions", "refle
 Progress = Callable[[str], None]
 SECTIONS = ("summary", "timeline", "whys", "actions", "reflexion")  # in the report's order
 # output bounds per section: a small CPU model writes ~10 tokens/s
-MAX_TOKENS = {"summary": 260, "timeline": 300, "whys": 420, "actions": 300, "reflexion": 200}
+MAX_TOKENS = {"summary": 220, "timeline": 300, "whys": 300, "actions": 420, "reflexion": 160}
 READ_CHARS = 160  # per evidence line, for a model with a reading budget
 LABELLED = 12  # timeline moments shown to the model to label (it labels at most 6)
 PINNED_CAUSES = 3  # chat lines stating the cause the timeline always keeps

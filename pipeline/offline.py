@@ -248,7 +248,8 @@ def offline_header(
     sev: Literal["SEV-1", "SEV-2", "SEV-3"] = (
         "SEV-1" if facts.severity == "SEV-1" else "SEV-2" if facts.severity == "SEV-2" else "SEV-3"
     )
-    return SummaryAnswer(
+    # code's own header: not bound by the lengths a model answer is held to
+    return SummaryAnswer.model_construct(
         title=cut_title(title or what),
         severity=sev,
         impact=cut_words(impact, 240),
@@ -287,16 +288,16 @@ def offline_actions(facts: Facts, evidence: Evidence) -> ActionsAnswer:
     by_id = evidence.by_id()
     done = facts.mitigated.evidence[:1]
     immediate = [
-        ActionItem(text=cut_words(by_id[i].text, 160), done=True, evidence=done)
+        ActionItem.model_construct(text=cut_words(by_id[i].text, 160), done=True, evidence=done)
         for i in done
         if i in by_id
     ]
     medium = [
-        ActionItem(text=cut_words(t, 160), done=False, evidence=[i])
+        ActionItem.model_construct(text=cut_words(t, 160), done=False, evidence=[i])
         for i, t in facts.action_hints[:4]
         if not pleasantry(t)
     ]
-    return ActionsAnswer(immediate=immediate, medium=medium, long=[])
+    return ActionsAnswer.model_construct(immediate=immediate, medium=medium, long=[])
 
 
 def offline_reflexion() -> ReflexionAnswer:

@@ -40,14 +40,14 @@ class SummaryAnswer(_Answer):
         "degradation of a customer-facing service; SEV-3: minor or internal impact."
     )
     impact: str = Field(
-        max_length=240,
+        max_length=160,
         description="One sentence: which user-facing service was affected and how users "
         "saw it (the symptom), for how long, quoting the computed durations and counts "
         "given in FACTS (do not compute your own numbers).",
     )
     summary: str = Field(
-        max_length=600,
-        description="Executive summary in 3-5 plain sentences of prose: what happened, the "
+        max_length=420,
+        description="Executive summary in 3-4 plain sentences of prose: what happened, the "
         "cause as far as the evidence shows, how it was mitigated, and the current state. "
         "Never quote chat lines or thanks. Blameless: name roles, not people.",
     )
@@ -83,7 +83,7 @@ class WhyAnswerStep(_Answer):
     """One step of a five-whys root-cause analysis: the cause of the step before."""
 
     answer: str = Field(
-        max_length=160,
+        max_length=120,
         description="The cause one level deeper than the previous answer, as a plain "
         "statement taken from the causal statements. Never repeat an earlier answer.",
     )
@@ -111,14 +111,14 @@ class WhysAnswer(_Answer):
 
     whys: list[WhyAnswerStep] = Field(
         min_length=1,
-        max_length=5,
-        description="Up to five steps; each explains the answer of the step before it.",
+        max_length=4,  # code completes the chain from the causal statements
+        description="Up to four steps; each explains the answer of the step before it.",
     )
 
 
 class ActionItem(_Answer):
     text: str = Field(
-        max_length=160,
+        max_length=110,
         description="A concrete, checkable action starting with a verb "
         "(e.g. 'Add an index on orders(created_at)').",
     )
@@ -132,13 +132,13 @@ class ActionsAnswer(_Answer):
     """Corrective actions in three horizons."""
 
     immediate: list[ActionItem] = Field(
-        max_length=4, description="Done during the incident or due within days: stop the bleeding."
+        max_length=3, description="Done during the incident or due within days: stop the bleeding."
     )
     medium: list[ActionItem] = Field(
-        max_length=4, description="Due within weeks: fix the direct cause and detection."
+        max_length=3, description="Due within weeks: fix the direct cause and detection."
     )
     long: list[ActionItem] = Field(
-        max_length=4, description="Due within quarters: remove the class of problem."
+        max_length=3, description="Due within quarters: remove the class of problem."
     )
 
 
@@ -146,14 +146,14 @@ class ReflexionAnswer(_Answer):
     """A lesson for people and automated agents, to be approved by a human."""
 
     context: str = Field(
-        max_length=220,
+        max_length=160,
         description="The situation in which the lesson applies, in one sentence.",
     )
     lesson: str = Field(
-        max_length=220, description="What this incident taught, in one general sentence."
+        max_length=160, description="What this incident taught, in one general sentence."
     )
     adjustment: str = Field(
-        max_length=220,
+        max_length=160,
         description="One concrete rule to follow next time before acting in that context "
         "(e.g. 'Before running an aggregation on orders, check EXPLAIN for a sequential "
         "scan and add a date filter').",

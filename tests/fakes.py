@@ -57,10 +57,10 @@ def answer_for(schema: str, prompt: str) -> dict[str, Any]:
             "whys": [
                 {
                     "question": f"Why did step {step} happen?",
-                    "answer": f"Level {step}: {text[:140]}",
+                    "answer": f"Level {step}: {text[:100]}",
                     "evidence": [i],
                 }
-                for step, (i, _k, text) in enumerate(ev[:5], 1)
+                for step, (i, _k, text) in enumerate(ev[:4], 1)
             ]
         }
     if schema == "ActionsAnswer":

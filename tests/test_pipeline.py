@@ -50,7 +50,8 @@ def test_fake_model_draft_is_complete_and_grounded(tmp_path: Path) -> None:
         assert entry.evidence and all(i in ids for i in entry.evidence)
         # code owns the clock: the entry time is the earliest cited event time
         assert entry.ts == min(ids[i].ts for i in entry.evidence)
-    assert len(report.draft.whys) == 5
+    # the fake answers four steps (the schema's bound); code completes from the causes
+    assert 4 <= len(report.draft.whys) <= 5
     assert report.draft.generated_by == "fake"
     assert report.facts.detected.ts is not None and f"{report.facts.detected.ts:%H:%M}" == "14:03"
     assert report.facts.time_to_resolve.minutes is not None
@@ -93,7 +94,7 @@ def test_wrong_and_unsupported_citations_are_marked(tmp_path: Path) -> None:
                         "answer": f"Cosmic rays flipped bit {n}",
                         "evidence": ["E1"],
                     }
-                    for n in range(1, 6)
+                    for n in range(1, 5)
                 ]
             }
         return fakes.answer_for(schema, prompt)
@@ -116,7 +117,7 @@ def test_repeated_whys_are_replaced_by_causal_statements(tmp_path: Path) -> None
                 "answer": "The analytics query scanned the whole orders table",
                 "evidence": ["E9"],
             }
-            return {"whys": [step] * 5}
+            return {"whys": [step] * 4}
         return fakes.answer_for(schema, prompt)
 
     report = run(fakes.ScriptedChat(responder=responder), tmp_path)
