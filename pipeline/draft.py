@@ -27,7 +27,7 @@ from . import offline, prompts
 from . import whys as whys_mod
 from .cache import Cache
 from .condense import count_tokens, format_item, format_pack, inert
-from .cues import cut_words, excerpt, id_order
+from .cues import cut_words, id_order
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
 from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
@@ -197,7 +197,8 @@ def _header(
     cands = offline.impact_candidates(sec.facts, sec.evidence.items, moments)
     dur = offline.duration(sec.facts)
     task = prompts.load("summary").render(
-        impact="\n".join(f"- {inert(c)}" for c in cands[:3]) or "- (none found: use the evidence)",
+        impact="\n".join(f"- {inert(cut_words(c, 90))}" for c in cands[:3])
+        or "- (none found: use the evidence)",
         duration=dur or "unknown",
         points="\n".join(
             f"- {inert(p)}" for p in offline.summary_points(sec.facts, moments, causes)
@@ -264,9 +265,9 @@ def _timeline(
     floor = offline.offline_timeline(moments)
     top = labelled(moments)
     task = prompts.load("timeline").render(
+        # ids and kinds only: the lines themselves are in the evidence the model has read
         candidates="\n".join(
-            f"{m.item.id} | {m.item.ts:%H:%M} | {m.kind} | {inert(m.item.actor or '-')} | "
-            f"{inert(excerpt(m.item.text, None, 40))}"
+            f"{m.item.id} ({m.kind}" + (f", {inert(m.item.actor)})" if m.item.actor else ")")
             for m in moments
             if m in top
         )
