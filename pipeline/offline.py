@@ -8,6 +8,7 @@ causal statements, and says so: quotes are marked as quotes to confirm.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from .causes import Cause, chain
@@ -173,31 +174,65 @@ def symptom(facts: Facts, moments: list[Moment]) -> str | None:
     return _strip_filler(excerpt(symptoms[0].text, None, 160)) if symptoms else None
 
 
-def summary_points(facts: Facts, moments: list[Moment], causes: list[Cause]) -> list[str]:
-    """What the executive summary must say, as bare points for a model to phrase
-    (prose it would copy, quotes and all, is not given to it)."""
+@dataclass
+class _Story:
+    """What a summary says, found once: the model gets it as bare points
+    (``summary_points``), the offline draft as quoted prose (``offline_header``)."""
+
+    detected: str | None  # "HighLatency fired for api-gateway at 14:07 UTC"
+    reported: tuple[str, str] | None  # (when, chat line) where no alert detected it
+    causes: list[str]
+    mitigated: tuple[str, str] | None  # (when, what was done)
+    finding: str | None
+    duration: str | None
+
+
+def _story(facts: Facts, moments: list[Moment], causes: list[Cause]) -> _Story:
     alert = _main_alert(facts)
     where = facts.services[0] if facts.services else None
     symptoms = _symptom_items(moments)
+    detected = (
+        f"{alert} fired for {where or 'the service'} at {facts.detected.ts:%H:%M} UTC"
+        if facts.detected.ts and alert
+        else None
+    )
+    reported = (
+        (f"{symptoms[0].ts:%Y-%m-%d %H:%M} UTC", excerpt(symptoms[0].text, None, 180))
+        if not detected and symptoms
+        else None
+    )
+    done = [m.item for m in moments if m.item.id in facts.mitigated.evidence[:1]]
+    mitigated = (
+        (f"{facts.mitigated.ts:%H:%M} UTC", excerpt(done[0].text, None, 120) if done else "")
+        if facts.mitigated.ts
+        else None
+    )
+    last = _last_finding(moments, facts)
+    finding = (
+        excerpt(last.text, None, 160)
+        if last is not None and (not causes or last.id not in causes[0].ids)
+        else None
+    )
+    quotes = [c.quote for c in causes[:2]]
+    return _Story(detected, reported, quotes, mitigated, finding, duration(facts))
+
+
+def summary_points(facts: Facts, moments: list[Moment], causes: list[Cause]) -> list[str]:
+    """What the executive summary must say, as bare points for a model to phrase
+    (prose it would copy, quotes and all, is not given to it)."""
+    st = _story(facts, moments, causes)
     out: list[str] = []
-    if facts.detected.ts and alert:
-        out.append(
-            f"detected: {alert} fired for {where or 'the service'} at {facts.detected.ts:%H:%M} UTC"
-        )
-    elif symptoms:
-        out.append(
-            f"reported in chat at {symptoms[0].ts:%Y-%m-%d %H:%M} UTC: "
-            f"{excerpt(symptoms[0].text, None, 180)}"
-        )
-    out += [f"cause stated in the evidence: {c.quote}" for c in causes[:2]]
-    mitigated = [m.item for m in moments if m.item.id in facts.mitigated.evidence[:1]]
-    if facts.mitigated.ts:
-        what = f": {excerpt(mitigated[0].text, None, 120)}" if mitigated else ""
-        out.append(f"mitigation began at {facts.mitigated.ts:%H:%M} UTC{what}")
-    finding = _last_finding(moments, facts)
-    if finding is not None and (not causes or finding.id not in causes[0].ids):
-        out.append(f"last finding: {excerpt(finding.text, None, 160)}")
-    dur = duration(facts)
+    if st.detected:
+        out.append(f"detected: {st.detected}")
+    elif st.reported:
+        out.append(f"reported in chat at {st.reported[0]}: {st.reported[1]}")
+    out += [f"cause stated in the evidence: {q}" for q in st.causes]
+    if st.mitigated:
+        what = f": {st.mitigated[1]}" if st.mitigated[1] else ""
+        out.append(f"mitigation began at {st.mitigated[0]}{what}")
+    if st.finding:
+        out.append(f"last finding: {st.finding}")
+    dur = st.duration
     out.append(f"resolved after {dur}" if dur else "no resolution found in the evidence")
     return [no_pleasantries(p) for p in out if not instruction_like(p)]
 
@@ -216,7 +251,8 @@ def offline_header(
         what = _strip_filler(excerpt(symptoms[0].text, None, 160))
     else:
         what = "Incident"
-    dur = duration(facts)
+    st = _story(facts, moments, causes)
+    dur = st.duration
     cands = impact_candidates(facts, [m.item for m in moments], moments)
     impact = (cands[0] if cands else what).rstrip(" .;") + (
         f"; for {dur} (start to resolution)."
@@ -224,22 +260,16 @@ def offline_header(
         else "; duration unknown (no resolution found)."
     )
     parts = []
-    if facts.detected.ts and alert:
-        parts.append(
-            f"{alert} fired for {where or 'the service'} at {facts.detected.ts:%H:%M} UTC."
-        )
-    elif symptoms:
-        parts.append(
-            f"Chat reported ({symptoms[0].ts:%Y-%m-%d %H:%M} UTC): "
-            f"“{excerpt(symptoms[0].text, None, 180)}”."
-        )
-    if causes:
-        parts.append(f"The evidence points to this cause {QUOTE_MARK}: “{causes[0].quote}”.")
-    if facts.mitigated.ts:
-        parts.append(f"Mitigation began at {facts.mitigated.ts:%H:%M} UTC.")
-    finding = _last_finding(moments, facts)
-    if finding is not None and (not causes or finding.id not in causes[0].ids):
-        parts.append(f"The last finding {QUOTE_MARK}: “{excerpt(finding.text, None, 160)}”.")
+    if st.detected:
+        parts.append(f"{st.detected}.")
+    elif st.reported:
+        parts.append(f"Chat reported ({st.reported[0]}): “{st.reported[1]}”.")
+    if st.causes:
+        parts.append(f"The evidence points to this cause {QUOTE_MARK}: “{st.causes[0]}”.")
+    if st.mitigated:
+        parts.append(f"Mitigation began at {st.mitigated[0]}.")
+    if st.finding:
+        parts.append(f"The last finding {QUOTE_MARK}: “{st.finding}”.")
     if dur:
         parts.append(f"It was resolved after {dur}.")
     else:
