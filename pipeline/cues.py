@@ -246,6 +246,18 @@ def cut_words(text: str, limit: int, ellipsis: str = "…") -> str:
     return head + ellipsis
 
 
+def cut_off(text: str, limit: int) -> str:
+    """A model answer the length bound of its schema cut mid-sentence ("... is
+    still a"), back to its last whole sentence, or to a word with an ellipsis."""
+    t = text.rstrip()
+    if len(t) < limit - 2 or t.endswith((".", "!", "?", "”", '"', ")", "`")):
+        return t
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s)", t)]
+    if ends and ends[-1] >= len(t) * 0.4:
+        return t[: ends[-1]]
+    return cut_words(t, len(t) - 1)
+
+
 def similar(a: str, b: str) -> float:
     """Share of words two lines have in common (Jaccard)."""
     wa, wb = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))

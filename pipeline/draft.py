@@ -27,15 +27,17 @@ from . import offline, prompts
 from . import whys as whys_mod
 from .cache import Cache
 from .condense import count_tokens, format_item, format_pack, inert
-from .cues import cut_words, id_order
+from .cues import cut_off, cut_words, id_order
 from .facts import describe
 from .llm import ChatBackend, LLMError, structured_call
 from .models import Action, Draft, Evidence, EvidenceItem, Facts, Reflexion, TimelineEntry, Why
 from .provenance import Sources
 from .schemas import (
+    ActionItem,
     ActionsAnswer,
     ReflexionAnswer,
     SummaryAnswer,
+    TimelineItem,
     WhyStep,
     for_pack,
 )
@@ -138,7 +140,9 @@ def reading(items: list[EvidenceItem], shown: set[str], budget: int | None) -> l
         return items
     # a small model reads every token at ~50/s: long lines say it in their first words
     items = [
-        i if len(i.text) <= READ_CHARS else i.model_copy(update={"text": cut_words(i.text, READ_CHARS)})
+        i
+        if len(i.text) <= READ_CHARS
+        else i.model_copy(update={"text": cut_words(i.text, READ_CHARS)})
         for i in items
     ]
     must = [i for i in items if i.id in shown]
@@ -218,13 +222,14 @@ def _header(
             if _PLACEHOLDER.search(getattr(ans, f)) or not getattr(ans, f).strip()
         }
     )
-    impact = ans.impact
+    # a bound reached mid-sentence ("... is still a") goes back to a whole one
+    impact = cut_off(ans.impact, SummaryAnswer.max_len("impact"))
     service = offline.user_facing_service(sec.facts, sec.evidence.items)
     if service and service.lower() not in impact.lower():
         impact = f"{service}: {impact}"
     if dur and dur not in impact:
         impact = impact.rstrip(". ") + f", for {dur}."
-    summary = offline.no_pleasantries(ans.summary)
+    summary = offline.no_pleasantries(cut_off(ans.summary, SummaryAnswer.max_len("summary")))
     if not summary or _pasted(summary, sec.evidence.items):
         summary = base.summary  # a string of log lines is not an executive summary
     # a title that pastes a log line ("caused by UTC [44534] orders_app ERROR") is code's
@@ -280,7 +285,7 @@ def _timeline(
             cited = [sec.ids[i] for i in e.evidence if i in sec.ids]
             if not cited or _PLACEHOLDER.search(e.text):
                 continue
-            text = _unescaped(e.text)
+            text = _unescaped(cut_off(e.text, TimelineItem.max_len("text")))
             # the moment the label describes sets the time; an id cited alongside
             # counts only for the same event (a small model pads its list)
             words = stems(text)
@@ -343,9 +348,12 @@ def _actions(sec: Section, why_text: str, progress: Progress | None) -> ActionsA
         proposed = {i for i, _ in sec.facts.action_hints}
         kept = {
             h: [
-                a
-                if not a.done or set(a.evidence) - proposed
-                else a.model_copy(update={"done": False})
+                a.model_copy(
+                    update={
+                        "text": cut_off(a.text, ActionItem.max_len("text")),
+                        "done": a.done and bool(set(a.evidence) - proposed),
+                    }
+                )
                 for a in getattr(ans, h)
                 if not _PLACEHOLDER.search(a.text)
             ]
@@ -369,7 +377,12 @@ def _reflexion(sec: Section, why_text: str, progress: Progress | None) -> Reflex
         )
         fields = ("context", "lesson", "adjustment")
         return ans.model_copy(
-            update={f: getattr(base, f) for f in fields if _PLACEHOLDER.search(getattr(ans, f))}
+            update={
+                f: getattr(base, f)
+                if _PLACEHOLDER.search(getattr(ans, f))
+                else cut_off(getattr(ans, f), ReflexionAnswer.max_len(f))
+                for f in fields
+            }
         )
 
     return sec.run("reflexion", call, lambda: base, progress)

@@ -286,7 +286,9 @@ def describe(f: Facts) -> str:
         if not x.ts:
             return "unknown"
         # the date once, at the start: every token here is read by a CPU model
-        at = f"{x.ts:%H:%M}" if x.ts.date() == day and x is not f.start else f"{x.ts:%Y-%m-%d %H:%M}"
+        at = (
+            f"{x.ts:%H:%M}" if x.ts.date() == day and x is not f.start else f"{x.ts:%Y-%m-%d %H:%M}"
+        )
         return f"{at}Z [{', '.join(x.evidence)}]"
 
     def m(x: Metric) -> str:

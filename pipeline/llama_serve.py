@@ -28,9 +28,7 @@ class GrammarSecond:
     grammar on the top token first. Quacks like ``_internals.LlamaSampler`` where
     ``Llama.sample`` uses it (``sample(ctx, idx)``)."""
 
-    def __init__(
-        self, llama: Any, grammar: Any, *, repeat_penalty: float, last_n: int
-    ) -> None:
+    def __init__(self, llama: Any, grammar: Any, *, repeat_penalty: float, last_n: int) -> None:
         import llama_cpp
 
         self._lib = llama_cpp
@@ -53,7 +51,7 @@ class GrammarSecond:
 
     def _allowed(self, token: int) -> bool:
         one = self._one
-        one[0].id, one[0].logit, one[0].p = token, 0.0, 0.0
+        one[0] = self._lib.llama_token_data(token, 0.0, 0.0)
         arr = self._lib.llama_token_data_array(one, 1, -1, False)
         self._lib.llama_sampler_apply(self._grammar, ctypes.byref(arr))
         return bool(np.isfinite(one[0].logit))

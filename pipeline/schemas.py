@@ -26,6 +26,12 @@ _IDS = Field(
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
+    @classmethod
+    def max_len(cls, name: str) -> int:
+        """The length bound of a string field (a constrained decoder stops there)."""
+        bounds = [getattr(m, "max_length", None) for m in cls.model_fields[name].metadata]
+        return next((b for b in bounds if b), 1 << 20)
+
 
 class SummaryAnswer(_Answer):
     """Headline facts of the incident for the report header and executive summary."""

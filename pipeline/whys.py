@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from . import causes as causes_mod
 from . import moments as moments_mod
 from . import offline
-from .cues import cut_words, similar
+from .cues import cut_off, cut_words, similar
 from .models import EvidenceItem
 from .schemas import WhyAnswerStep, WhyStep
 
@@ -38,7 +38,9 @@ def good_steps(
             continue
         said.append(s.answer)
         cited = [ids[i] for i in s.evidence if i in ids]
-        answer = moments_mod.keep_key_words(s.answer, cited)
+        answer = moments_mod.keep_key_words(
+            cut_off(s.answer, WhyAnswerStep.max_len("answer")), cited
+        )
         question = getattr(s, "question", "")
         if _PLACEHOLDER.search(question) or not question.strip():
             prev = about(kept[-1].answer) if kept else cut_words(symptom, 70)

@@ -13,7 +13,7 @@ import pytest
 from pipeline import api, causes, llm, moments, offline, whys
 from pipeline.facts import compute
 from pipeline.models import Evidence, EvidenceItem, ReviewDecision, TimelineEntry
-from pipeline.schemas import for_pack
+from pipeline.schemas import SummaryAnswer, for_pack
 from pipeline.slug import MAX_SLUG, slugify
 from tests import fakes
 from tests.conftest import MINI
@@ -519,3 +519,16 @@ def test_someone_recognising_the_change_behind_it_states_a_cause() -> None:
     ]
     found = causes.collect(chat, compute(_evidence(chat)))
     assert [c.ids for c in found][:1] == [("E2",)]
+
+
+def test_an_answer_cut_by_its_length_bound_ends_on_a_whole_sentence() -> None:
+    from pipeline.cues import cut_off
+
+    cut = "The cause was a Defender update. The team signed the binaries. The state is still a"
+    assert cut_off(cut, len(cut)) == "The cause was a Defender update. The team signed the binaries."
+    # not at the bound: left alone, whatever its last word
+    assert cut_off("Latency rose on api-gateway for", 120) == "Latency rose on api-gateway for"
+    # one long sentence at the bound: cut at a word, marked
+    long = "api-gateway requests timed out because the orders database pool was exhausted by"
+    assert cut_off(long, len(long)).endswith("…") and len(cut_off(long, len(long))) < len(long)
+    assert SummaryAnswer.max_len("summary") == 420

@@ -24,7 +24,12 @@ def test_only_plain_greedy_grammar_calls_take_the_fast_sampler(
     dummy = type("L", (), {"last_n_tokens_size": 64})()
     assert llama_serve._init_sampler(dummy, **base) == "fast"
     assert built == [{"repeat_penalty": 1.1, "last_n": 64}]
-    for change in ({"temp": 0.8}, {"grammar": None}, {"mirostat_mode": 2}, {"presence_penalty": 0.5}):
+    for change in (
+        {"temp": 0.8},
+        {"grammar": None},
+        {"mirostat_mode": 2},
+        {"presence_penalty": 0.5},
+    ):
         assert llama_serve._init_sampler(dummy, **{**base, **change}) == "stock"
     assert len(calls) == 4
 
