@@ -246,13 +246,17 @@ def cut_words(text: str, limit: int, ellipsis: str = "…") -> str:
     return head + ellipsis
 
 
+# a sentence ends at . ! ? before a space, but not after "e.g." or "i.e."
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)[.!?](?=\s)")
+
+
 def cut_off(text: str, limit: int) -> str:
     """A model answer the length bound of its schema cut mid-sentence ("... is
     still a"), back to its last whole sentence, or to a word with an ellipsis."""
     t = text.rstrip()
     if len(t) < limit - 2 or t.endswith((".", "!", "?", "”", '"', ")", "`")):
         return t
-    ends = [m.end() for m in re.finditer(r"[.!?](?=\s)", t)]
+    ends = [m.end() for m in _SENTENCE_END.finditer(t)]
     if ends and ends[-1] >= len(t) * 0.4:
         return t[: ends[-1]]
     return cut_words(t, len(t) - 1)

@@ -232,8 +232,10 @@ def _header(
     summary = offline.no_pleasantries(cut_off(ans.summary, SummaryAnswer.max_len("summary")))
     if not summary or _pasted(summary, sec.evidence.items):
         summary = base.summary  # a string of log lines is not an executive summary
-    # a title that pastes a log line ("caused by UTC [44534] orders_app ERROR") is code's
-    model_title = base.title if _LOG_NOISE.search(ans.title) else ans.title
+    # a title that pastes a log line ("caused by UTC [44534] orders_app ERROR") or a
+    # chat line ("caused by ugh, that's the new cohort revenue") is code's
+    pasted = _LOG_NOISE.search(ans.title) or _pasted(ans.title, sec.evidence.items, run=5, share=0)
+    model_title = base.title if pasted else ans.title
     # with alerts, severity is computed (paging alerts, time to resolve): code owns it;
     # chat alone ("it's a P0") leaves it to the model's reading
     severity = base.severity if sec.facts.alerts else ans.severity
@@ -247,16 +249,17 @@ def _header(
     )
 
 
-def _pasted(text: str, items: list[EvidenceItem]) -> bool:
-    """Most of ``text`` is copied from the evidence (6-word runs found verbatim)."""
+def _pasted(text: str, items: list[EvidenceItem], *, run: int = 6, share: float = 0.5) -> bool:
+    """More than ``share`` of ``text`` is copied from the evidence (``run``-word
+    runs found verbatim); a summary needs at least 4 runs to be judged."""
     words = re.findall(r"[a-z0-9]+", text.lower())
-    runs = {" ".join(words[i : i + 6]) for i in range(max(0, len(words) - 5))}
-    if len(runs) < 4:
+    runs = {" ".join(words[i : i + run]) for i in range(max(0, len(words) - run + 1))}
+    if len(runs) < (4 if share >= 0.5 else 1):
         return False
     # the pack shows "who: text": a pasted line may carry its speaker
     lines = (f"{i.actor or ''} {i.text}" for i in items)
     corpus = " ".join(" ".join(re.findall(r"[a-z0-9]+", t.lower())) for t in lines)
-    return sum(r in corpus for r in runs) > 0.5 * len(runs)
+    return sum(r in corpus for r in runs) > share * len(runs)
 
 
 def _unescaped(text: str) -> str:

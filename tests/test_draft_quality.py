@@ -525,10 +525,39 @@ def test_an_answer_cut_by_its_length_bound_ends_on_a_whole_sentence() -> None:
     from pipeline.cues import cut_off
 
     cut = "The cause was a Defender update. The team signed the binaries. The state is still a"
-    assert cut_off(cut, len(cut)) == "The cause was a Defender update. The team signed the binaries."
+    assert (
+        cut_off(cut, len(cut)) == "The cause was a Defender update. The team signed the binaries."
+    )
     # not at the bound: left alone, whatever its last word
     assert cut_off("Latency rose on api-gateway for", 120) == "Latency rose on api-gateway for"
     # one long sentence at the bound: cut at a word, marked
     long = "api-gateway requests timed out because the orders database pool was exhausted by"
     assert cut_off(long, len(long)).endswith("…") and len(cut_off(long, len(long))) < len(long)
     assert SummaryAnswer.max_len("summary") == 420
+
+
+def test_a_title_that_pastes_a_chat_line_gives_way_to_codes() -> None:
+    from pipeline import draft
+    from pipeline.cues import cut_off
+
+    item = EvidenceItem(
+        id="E1",
+        ts=datetime(2026, 2, 10, 14, 25, tzinfo=UTC),
+        source="slack",
+        kind="message",
+        actor="chen",
+        text="ugh, that's the new cohort revenue report in analytics-worker",
+        ref="chat.txt:1",
+    )
+    assert draft._pasted(
+        "api-gateway HighLatency caused by ugh, that's the new cohort revenue",
+        [item],
+        run=5,
+        share=0,
+    )
+    assert not draft._pasted(
+        "API latency from an unbounded analytics report", [item], run=5, share=0
+    )
+    # "e.g." does not end a sentence
+    act = "Set a statement_timeout for the analytics role, e.g. `ALTER ROLE analytics SET statement_timeout = 60s`"
+    assert not cut_off(act, len(act)).endswith("e.g.")
