@@ -234,7 +234,9 @@ def _header(
         summary = base.summary  # a string of log lines is not an executive summary
     # a title that pastes a log line ("caused by UTC [44534] orders_app ERROR") or a
     # chat line ("caused by ugh, that's the new cohort revenue") is code's
-    pasted = _LOG_NOISE.search(ans.title) or _pasted(ans.title, sec.evidence.items, run=5, share=0)
+    pasted = _LOG_NOISE.search(ans.title) or _pasted(
+        ans.title, sec.evidence.items, run=5, share=0, min_runs=1
+    )
     model_title = base.title if pasted else ans.title
     # with alerts, severity is computed (paging alerts, time to resolve): code owns it;
     # chat alone ("it's a P0") leaves it to the model's reading
@@ -249,12 +251,14 @@ def _header(
     )
 
 
-def _pasted(text: str, items: list[EvidenceItem], *, run: int = 6, share: float = 0.5) -> bool:
+def _pasted(
+    text: str, items: list[EvidenceItem], *, run: int = 6, share: float = 0.5, min_runs: int = 4
+) -> bool:
     """More than ``share`` of ``text`` is copied from the evidence (``run``-word
-    runs found verbatim); a summary needs at least 4 runs to be judged."""
+    runs found verbatim); a text of fewer than ``min_runs`` runs is not judged."""
     words = re.findall(r"[a-z0-9]+", text.lower())
     runs = {" ".join(words[i : i + run]) for i in range(max(0, len(words) - run + 1))}
-    if len(runs) < (4 if share >= 0.5 else 1):
+    if len(runs) < min_runs:
         return False
     # the pack shows "who: text": a pasted line may carry its speaker
     lines = (f"{i.actor or ''} {i.text}" for i in items)
