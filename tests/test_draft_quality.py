@@ -554,9 +554,10 @@ def test_a_title_that_pastes_a_chat_line_gives_way_to_codes() -> None:
         [item],
         run=5,
         share=0,
+        min_runs=1,
     )
     assert not draft._pasted(
-        "API latency from an unbounded analytics report", [item], run=5, share=0
+        "API latency from an unbounded analytics report", [item], run=5, share=0, min_runs=1
     )
     # "e.g." does not end a sentence
     act = "Set a statement_timeout for the analytics role, e.g. `ALTER ROLE analytics SET statement_timeout = 60s`"
